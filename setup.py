@@ -1,0 +1,23 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+requirements = [
+    line.strip()
+    for line in (here / "requirements.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+
+setup(
+    name="lgfn",
+    version="0.1.0",
+    description="Local-Global Fusion Network for video super-resolution (Su et al., IEEE Access 2020)",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lgfn", "lgfn.*"]),
+    install_requires=requirements,
+    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6"], "mmcv": ["mmcv>=2.0"]},
+    entry_points={"console_scripts": ["lgfn=lgfn.cli:main"]},
+)
