@@ -1,0 +1,213 @@
+"""Reading and writing LGFN checkpoints.
+
+Two formats load:
+
+- the authors' released files: a plain state dict of the network (their key names, no wrapper
+  prefix), loaded as they are into the default configuration (or the one given as overrides);
+- the project's own checkpoints, which also record the model configuration so that a non-default
+  model loads without extra arguments::
+
+      {"format": "lgfn", "format_version": 1, "model_config": {...}, "state_dict": {...}, ...}
+
+  Training checkpoints add optimiser, scheduler, iteration and RNG states beside these keys.
+
+Files are always read with ``torch.load(..., weights_only=True)``: nothing in a checkpoint is ever
+executed. Writes go to a temporary file in the same folder that is renamed into place, so a crash
+never leaves a truncated checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lgfn.errors import CheckpointError
+from lgfn.models.lgfn import LGFN, LGFNConfig
+
+FORMAT = "lgfn"
+FORMAT_VERSION = 1
+#: Prefixes that wrappers (DataParallel/DDP, torch.compile) put in front of every key.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+#: How many offending keys an error message lists.
+_SHOW = 5
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place.
+
+    The rename is atomic on POSIX filesystems, so readers see either the old file or the complete
+    new one; on any failure the temporary file is removed and the old file is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, extra: Mapping[str, Any] | None = None
+) -> None:
+    """Write a project checkpoint: the model configuration, its weights and ``extra`` entries.
+
+    Args:
+        path: destination file; written atomically.
+        model: an :class:`LGFN`, possibly wrapped (DDP, ``torch.compile``).
+        extra: further entries (optimiser state, iteration, ...); they must be loadable with
+            ``weights_only=True``: tensors, numbers, strings and containers of them.
+    """
+    net = _unwrap(model)
+    if not isinstance(net, LGFN):
+        raise TypeError(f"save_checkpoint expects an LGFN, got {type(net).__name__}")
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": net.config.to_dict(),
+        "state_dict": state,
+    }
+    if extra:
+        clash = set(extra) & set(payload)
+        if clash:
+            raise ValueError(f"extra entries may not replace {sorted(clash)}")
+        payload.update(extra)
+    atomic_torch_save(payload, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file with ``weights_only=True``.
+
+    Returns:
+        The stored dict: a project checkpoint, or the authors' plain state dict.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, not a torch file, holds something other
+            than a dict, or would need code execution to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} holds objects that cannot be loaded safely (weights_only=True refused "
+            f"them): {str(exc).splitlines()[0]}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} is not a readable PyTorch file (truncated or corrupt?): {reason}"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict of weights")
+    return obj
+
+
+def split_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>") -> tuple[dict, dict]:
+    """Separate a loaded checkpoint into ``(model_config, state_dict)``.
+
+    Project checkpoints carry their configuration; a plain state dict (the authors' format) gives an
+    empty configuration, i.e. the defaults.
+    """
+    if obj.get("format") == FORMAT:
+        if obj.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {path} has format version {obj['format_version']}, newer than this "
+                f"lgfn ({FORMAT_VERSION}); upgrade lgfn"
+            )
+        config, state = dict(obj.get("model_config", {})), obj.get("state_dict")
+    elif "params" in obj and isinstance(obj["params"], Mapping):  # BasicSR-style wrapper
+        config, state = {}, obj["params"]
+    elif "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        config, state = {}, obj["state_dict"]
+    else:
+        config, state = {}, obj
+    if (
+        not isinstance(state, Mapping)
+        or not state
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise CheckpointError(
+            f"checkpoint {path} holds no state dict of tensors; it is not an LGFN checkpoint"
+        )
+    return config, _strip_prefixes(dict(state))
+
+
+def check_state_dict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike
+) -> None:
+    """Raise one :class:`CheckpointError` listing every missing, unexpected and mis-shaped key."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong)):
+        if items:
+            more = f", ... ({len(items) - _SHOW} more)" if len(items) > _SHOW else ""
+            parts.append(f"{len(items)} key(s) {label}: {', '.join(items[:_SHOW])}{more}")
+    raise CheckpointError(
+        f"checkpoint {path} does not fit this LGFN configuration ({len(expected)} entries expected, "
+        f"{len(state)} found) — is it another model or configuration? " + "; ".join(parts)
+    )
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **overrides: Any) -> LGFN:
+    """Build an :class:`LGFN` from a checkpoint and return it in eval mode on ``device``.
+
+    Args:
+        path: an authors' released state dict, or a project checkpoint.
+        device: where the model goes.
+        **overrides: :class:`LGFNConfig` fields that replace the stored (or default) configuration,
+            e.g. ``dcn_backend="mmcv"`` or ``scale=2`` for an authors' x2 file.
+
+    Raises:
+        CheckpointError: the file cannot be read or its weights do not fit the configuration.
+    """
+    stored, state = split_checkpoint(load_checkpoint(path), path)
+    try:
+        config = LGFNConfig.from_dict({**stored, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: invalid model configuration: {exc}") from exc
+    model = LGFN.from_config(config)
+    check_state_dict(model, state, path)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    while True:
+        inner = getattr(model, "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            inner = getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
+
+
+def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in _WRAPPER_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state

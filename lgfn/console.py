@@ -1,0 +1,44 @@
+"""What every command-line entry point shares: logging set-up and user-facing error handling."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from lgfn.errors import LGFNError
+
+#: Exit status for errors the user can fix (bad input, wrong checkpoint, bad config).
+EXIT_USER_ERROR = 2
+#: Exit status after Ctrl-C, as shells report SIGINT.
+EXIT_INTERRUPTED = 130
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log to stderr as ``level: message``; DEBUG when ``verbose``."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run a CLI ``main(argv)``, turning user errors and Ctrl-C into one line and an exit status.
+
+    An :class:`~lgfn.errors.LGFNError` prints ``error: <message>`` without a traceback and returns
+    :data:`EXIT_USER_ERROR`; Ctrl-C prints ``interrupted`` and returns :data:`EXIT_INTERRUPTED`.
+    Any other exception is a bug and propagates with its traceback.
+
+    Returns:
+        The exit status for ``sys.exit``.
+    """
+    try:
+        return int(main(argv) or 0)
+    except LGFNError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
