@@ -256,9 +256,7 @@ def config_from_dict(
     merged: dict[str, dict[str, Any]] = {}
     for section, values in raw.items():
         if section not in SECTIONS:
-            raise ConfigError(
-                f"{source}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}"
-            )
+            raise ConfigError(f"{source}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}")
         if values is None:
             values = {}
         if not isinstance(values, Mapping):
