@@ -1,0 +1,128 @@
+"""Checkpoints: both formats load, bad files get one clear error, writes are atomic."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+import lgfn
+from lgfn.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
+from lgfn.errors import CheckpointError
+from lgfn.models import LGFN
+from tests.conftest import TINY_MODEL
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return LGFN(scale=2, num_frames=3, **TINY_MODEL)
+
+
+def test_project_checkpoint_records_config_and_round_trips(tmp_path, tiny):
+    path = tmp_path / "tiny.pth"
+    save_checkpoint(path, tiny, extra={"iteration": 7})
+    raw = load_checkpoint(path)
+    assert raw["format"] == "lgfn" and raw["iteration"] == 7
+    assert raw["model_config"]["num_features"] == 16
+    model = lgfn.load_model(path)  # no arguments needed for a non-default configuration
+    assert model.config == tiny.config and not model.training
+    for key, value in tiny.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+def test_plain_state_dict_with_wrapper_prefix_loads(tmp_path, tiny):
+    path = tmp_path / "ddp.pth"
+    torch.save({f"module.{k}": v for k, v in tiny.state_dict().items()}, path)
+    model = lgfn.load_model(path, scale=2, num_frames=3, **TINY_MODEL)
+    assert torch.equal(model.feat0.weight, tiny.feat0.weight)
+
+
+def test_overrides_replace_stored_config(tmp_path, tiny):
+    path = tmp_path / "tiny.pth"
+    save_checkpoint(path, tiny)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        lgfn.load_model(path, scale=4)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match=r"nothere\.pth does not exist"):
+        lgfn.load_model(tmp_path / "nothere.pth")
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("these are not weights")
+    with pytest.raises(CheckpointError, match=r"notes\.pth is not a readable PyTorch file"):
+        lgfn.load_model(path)
+
+
+def test_truncated_checkpoint(tmp_path, tiny):
+    path = tmp_path / "cut.pth"
+    save_checkpoint(path, tiny)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pth is not a readable PyTorch file"):
+        lgfn.load_model(path)
+
+
+def test_checkpoint_of_another_model(tmp_path):
+    path = tmp_path / "resnet.pth"
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Linear(8, 2)).state_dict(), path)
+    with pytest.raises(CheckpointError) as info:
+        lgfn.load_model(path)
+    message = str(info.value)
+    assert "resnet.pth" in message
+    assert "556 key(s) missing: feat0.weight" in message
+    assert "4 key(s) unexpected: 0.weight, 0.bias, 1.weight, 1.bias" in message
+
+
+def test_checkpoint_of_another_configuration(tmp_path, tiny):
+    path = tmp_path / "tiny_plain.pth"
+    torch.save(tiny.state_dict(), path)  # a plain state dict records no configuration
+    with pytest.raises(CheckpointError) as info:
+        lgfn.load_model(path)
+    message = str(info.value)
+    assert "of the wrong shape: feat0.weight (16, 3, 3, 3) != (64, 3, 3, 3)" in message
+    assert "key(s) missing" in message and "more)" in message
+
+
+def test_non_tensor_content_is_refused(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(CheckpointError, match="holds a list"):
+        lgfn.load_model(path)
+    path = tmp_path / "empty.pth"
+    torch.save({"meta": "x"}, path)
+    with pytest.raises(CheckpointError, match="no state dict of tensors"):
+        lgfn.load_model(path)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo should-never-run",))
+
+
+def test_code_in_a_checkpoint_is_never_executed(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"weights": _Payload()}, path, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        lgfn.load_model(path)
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "latest.pth"
+    atomic_torch_save({"v": torch.tensor(1)}, path)
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_torch_save({"v": torch.tensor(2)}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["v"].item() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.pth"]
