@@ -1,0 +1,503 @@
+"""Streaming video input and output: video files and folders of frames, read and written one frame at a time.
+
+A :class:`FrameSource` yields the frames of a video file (``.mp4 .mkv .mov .avi .webm``, decoded with
+PyAV/FFmpeg) or of a folder of image frames, in order, as ``(h, w, 3)`` uint8 RGB arrays, without
+ever holding the whole clip in memory. :func:`open_source` probes the input first (it decodes the
+first frame of a video, checks every frame size in a folder) so that a bad input fails before any
+work is done.
+
+A :class:`FrameSink` writes frames to a video file (H.264, ``yuv420p``) or to a folder of PNG frames
+``00000000.png, 00000001.png, ...``. Output is atomic: frames go to a hidden temporary file or folder
+beside the output (``.NAME.partial-XXXX``) that is renamed to the final name only when the sink
+closes after success. On an error or Ctrl-C the temporary output is removed, so the output path
+holds either the complete result or nothing.
+
+Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
+declares none, FFmpeg's default); written videos use BT.601, limited range, and say so in the
+stream's metadata so players convert them back the same way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
+from PIL import Image
+
+from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image, write_image
+from lgfn.errors import InputDataError, LGFNError
+
+logger = logging.getLogger(__name__)
+
+#: Extensions (lower case) read as video files.
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+#: Extensions (lower case) that can be written: containers that hold H.264.
+VIDEO_OUTPUT_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
+#: Frame rate given to a folder of frames, which records none (override with ``fps=``).
+DEFAULT_FOLDER_FPS = Fraction(25)
+#: x264 constant rate factor used unless another is given: visually close to lossless.
+DEFAULT_CRF = 18
+
+# FFmpeg's code for the BT.601 matrix (AVCOL_SPC_SMPTE170M) and for limited ("MPEG") range.
+_AVCOL_SPC_SMPTE170M = 6
+_AVCOL_RANGE_MPEG = 1
+# swscale's default YUV <-> RGB path trades precision for speed (flat colours come back up to 3 levels
+# off after a round trip); accurate rounding with full horizontal chroma interpolation halves the
+# error, for a few milliseconds per 720p frame.
+_SWS_FLAGS = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def _av_message(exc: Exception) -> str:
+    """The readable part of a PyAV error (its ``strerror``), without the errno and the path."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def parse_fps(value: str | float | Fraction) -> Fraction:
+    """A frame rate as an exact fraction: ``"30000/1001"``, ``"29.97"``, ``25`` or a Fraction.
+
+    Raises:
+        LGFNError: the value is not a positive number.
+    """
+    try:
+        fps = Fraction(value)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise LGFNError(
+            f"frame rate must be a positive number such as 25 or 30000/1001, got {value!r}"
+        ) from None
+    if fps <= 0:
+        raise LGFNError(f"frame rate must be positive, got {value!r}")
+    return fps
+
+
+class FrameSource(ABC):
+    """Frames of one clip, read in order one at a time; iterate it to get them.
+
+    Iterating again starts again from the first frame. Make one with :func:`open_source`.
+
+    Attributes:
+        path: the video file or frame folder.
+        fps: frames per second (exact for video files; :data:`DEFAULT_FOLDER_FPS` or the given
+            rate for a folder).
+        size: ``(w, h)`` of every frame, in pixels.
+        num_frames: number of frames; exact for a folder and for videos whose header counts them,
+            estimated from the duration otherwise, ``None`` when the file says nothing.
+    """
+
+    def __init__(self, path: Path, fps: Fraction, size: tuple[int, int], num_frames: int | None) -> None:
+        self.path = path
+        self.fps = fps
+        self.size = size
+        self.num_frames = num_frames
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield every frame, ``(h, w, 3)`` uint8 RGB, in display order."""
+
+    def _check_size(self, frame: np.ndarray, where: str) -> None:
+        h, w = frame.shape[:2]
+        if (w, h) != self.size:
+            raise InputDataError(
+                f"{where}: frame size {w}x{h} differs from the first frame's {self.size[0]}x{self.size[1]}; "
+                "expected every frame to have the same size"
+            )
+
+    def __repr__(self) -> str:
+        w, h = self.size
+        name = type(self).__name__
+        return f"{name}({str(self.path)!r}, {w}x{h}, fps={self.fps}, num_frames={self.num_frames})"
+
+
+class VideoFileSource(FrameSource):
+    """The frames of the first video stream of a video file, decoded by FFmpeg as they are needed."""
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        index = 0
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"  # frame- and slice-threaded decoding
+                for frame in container.decode(stream):
+                    image = frame.to_ndarray(
+                        format="rgb24", interpolation=_SWS_FLAGS, src_color_range=frame.color_range or None
+                    )
+                    self._check_size(image, f"{self.path} frame {index}")
+                    yield image
+                    index += 1
+        except av.FFmpegError as exc:
+            raise InputDataError(
+                f"{self.path}: cannot decode frame {index} ({_av_message(exc)}); the file may be damaged"
+            ) from None
+
+
+class FrameFolderSource(FrameSource):
+    """The frames of a folder of images, read in file-name order (see :func:`lgfn.data.io.list_frames`).
+
+    Args:
+        frames: the frame files, in order.
+    """
+
+    def __init__(self, path: Path, fps: Fraction, size: tuple[int, int], frames: list[Path]) -> None:
+        super().__init__(path, fps, size, len(frames))
+        self.frames = frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame_path in self.frames:
+            image = read_image(frame_path)
+            self._check_size(image, str(frame_path))
+            yield image
+
+
+def open_source(path: str | os.PathLike, fps: str | float | Fraction | None = None) -> FrameSource:
+    """Open a video file or a folder of frames for reading, checking that it holds frames.
+
+    Args:
+        path: a video file (``.mp4 .mkv .mov .avi .webm``, or anything FFmpeg reads) or a folder of
+            ``.png/.jpg/.jpeg/.bmp`` frames whose names sort in frame order.
+        fps: frame rate to use instead of the input's own (a folder has none and gets
+            :data:`DEFAULT_FOLDER_FPS`); ``"30000/1001"``, ``29.97``, ``25`` or a Fraction.
+
+    Returns:
+        A :class:`FrameSource`; iterate it for ``(h, w, 3)`` uint8 RGB frames.
+
+    Raises:
+        InputDataError: the path does not exist, is a single image, cannot be decoded, has no
+            video stream, has no frames, or (a folder) holds frames of different sizes.
+    """
+    path = Path(path)
+    override = None if fps is None else parse_fps(fps)
+    if not path.exists():
+        raise InputDataError(f"input not found: {path}")
+    if path.is_dir():
+        return _open_folder(path, override or DEFAULT_FOLDER_FPS)
+    if path.suffix.lower() in FRAME_EXTENSIONS:
+        raise InputDataError(
+            f"{path} is a single image; pass the folder that holds the clip's frames, or a video file"
+        )
+    return _open_video(path, override)
+
+
+def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
+    frames = list_frames(path)
+    first = read_image(frames[0])  # decodes fully: a bad first frame is reported now
+    h, w = first.shape[:2]
+    # A frame of another size would stop the run part-way; image headers give every size cheaply.
+    for frame_path in frames[1:]:
+        try:
+            with Image.open(frame_path) as image:
+                size = image.size
+        except OSError:
+            continue  # unreadable: read_image reports it, with its reason, when the frame is reached
+        if size != (w, h):
+            raise InputDataError(
+                f"{frame_path}: frame size {size[0]}x{size[1]} differs from the first frame {frames[0].name} "
+                f"({w}x{h}); expected every frame of a clip to have the same size"
+            )
+    return FrameFolderSource(path, fps, (w, h), frames)
+
+
+def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise InputDataError(f"{path}: not a readable video file ({_av_message(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise InputDataError(f"{path}: has no video stream (expected a video file or a folder of frames)")
+        stream = container.streams.video[0]
+        try:
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise InputDataError(f"{path}: cannot decode the first frame ({_av_message(exc)})") from None
+        if first is None:
+            raise InputDataError(f"{path}: the video stream has no frames")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if fps is None:
+            if not rate:
+                raise InputDataError(f"{path}: the video does not state its frame rate; give one with --fps")
+            fps = Fraction(rate)
+        num_frames = stream.frames or None
+        if num_frames is None and rate:
+            # Containers such as Matroska do not count frames; the duration gives an estimate.
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = stream.duration * stream.time_base
+            elif container.duration is not None:
+                seconds = Fraction(container.duration, av.time_base)
+            else:
+                seconds = None
+            num_frames = round(seconds * Fraction(rate)) if seconds else None
+        return VideoFileSource(path, fps, (first.width, first.height), num_frames)
+
+
+def read_video_frames(
+    path: str | os.PathLike, max_frames: int | None = None, start: int = 0
+) -> list[np.ndarray]:
+    """Read frames of a video file or frame folder into memory.
+
+    Args:
+        path: anything :func:`open_source` opens.
+        max_frames: read at most this many frames (default: to the end).
+        start: index of the first frame to return; earlier frames are decoded and dropped.
+
+    Returns:
+        The frames, each ``(h, w, 3)`` uint8 RGB.
+
+    Raises:
+        InputDataError: see :func:`open_source`; also when ``start`` is past the last frame.
+    """
+    if start < 0 or (max_frames is not None and max_frames < 1):
+        raise ValueError(f"need start >= 0 and max_frames >= 1, got start={start}, max_frames={max_frames}")
+    source = open_source(path)
+    stop = None if max_frames is None else start + max_frames
+    frames = list(itertools.islice(source, start, stop))
+    if not frames:
+        raise InputDataError(f"{path}: has no frames from index {start} on")
+    return frames
+
+
+class FrameSink(ABC):
+    """Writes frames to a temporary output that becomes ``path`` when :meth:`close` succeeds.
+
+    Use it as a context manager: leaving the ``with`` block normally finishes the output, leaving
+    it by an exception (Ctrl-C included) removes the temporary output and leaves ``path`` as it was.
+    Make one with :func:`open_sink`.
+
+    Args:
+        path: the final output path.
+        temporary: where frames are written until :meth:`close`, beside ``path``.
+        overwrite: replace an existing ``path`` on success.
+    """
+
+    def __init__(self, path: Path, temporary: Path, overwrite: bool) -> None:
+        self.path = path
+        self.temporary = temporary
+        self.overwrite = overwrite
+        self.frames_written = 0
+        self.size: tuple[int, int] | None = None  # (w, h) of the frames written
+        self._finished = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame, ``(h, w, 3)`` uint8 RGB; every frame must have the size of the first."""
+        if self._finished:
+            raise RuntimeError(f"sink for {self.path} is already closed")
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an (h, w, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+        h, w = frame.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+        elif self.size != (w, h):
+            raise ValueError(
+                f"frame {self.frames_written} is {w}x{h}, earlier frames are {self.size[0]}x{self.size[1]}"
+            )
+        self._write(frame)
+        self.frames_written += 1
+
+    @abstractmethod
+    def _write(self, frame: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Complete the temporary output (flush the encoder, close the file)."""
+
+    @abstractmethod
+    def _discard(self) -> None:
+        """Release open files and delete the temporary output."""
+
+    def close(self) -> None:
+        """Finish the output and move it to its final name (replacing the old one if allowed)."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self.frames_written == 0:
+                raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
+            self._finish()
+            _move_into_place(self.temporary, self.path, self.overwrite)
+        except BaseException:
+            self._discard()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written so far; ``path`` is left as it was."""
+        if not self._finished:
+            self._finished = True
+            self._discard()
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoFileSink(FrameSink):
+    """H.264 (libx264) in ``yuv420p``, at an exact rational frame rate.
+
+    ``yuv420p`` stores colour at half resolution, so H.264 needs an even width and height: a frame
+    with an odd side is padded by repeating its last row or column (the video is one pixel larger
+    than the frames; write a PNG folder to keep the exact size).
+
+    Args:
+        fps: frame rate of the output.
+        crf: x264 constant rate factor, 0 (lossless luma) .. 51; lower is better and larger.
+    """
+
+    def __init__(self, path: Path, temporary: Path, overwrite: bool, fps: Fraction, crf: int) -> None:
+        super().__init__(path, temporary, overwrite)
+        self.fps = fps
+        self.crf = crf
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+
+    def _open(self, width: int, height: int) -> None:
+        try:
+            self._container = av.open(str(self.temporary), mode="w")
+            stream = self._container.add_stream("libx264", rate=self.fps)
+        except av.FFmpegError as exc:
+            raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)})") from None
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(self.crf)}
+        stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
+        stream.codec_context.color_range = _AVCOL_RANGE_MPEG
+        self._stream = stream
+
+    def _write(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        pad_h, pad_w = h % 2, w % 2
+        if self._stream is None:
+            if pad_h or pad_w:
+                logger.warning(
+                    "frames are %dx%d; H.264 needs even sizes, so %s is padded to %dx%d by repeating the "
+                    "last row/column (write a folder of PNG frames to keep the exact size)",
+                    w, h, self.path, w + pad_w, h + pad_h,
+                )  # fmt: skip
+            self._open(w + pad_w, h + pad_h)
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        picture = picture.reformat(
+            format="yuv420p",
+            dst_colorspace=Colorspace.ITU601,
+            dst_color_range=ColorRange.MPEG,
+            interpolation=_SWS_FLAGS,
+        )
+        picture.pts = self.frames_written
+        picture.time_base = 1 / self.fps
+        self._container.mux(self._stream.encode(picture))
+
+    def _finish(self) -> None:
+        self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
+        self._container.close()
+
+    def _discard(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, ValueError):
+                pass  # the file is deleted next; a failure to finish it does not matter
+        self.temporary.unlink(missing_ok=True)
+
+
+class FrameFolderSink(FrameSink):
+    """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size)."""
+
+    def _write(self, frame: np.ndarray) -> None:
+        write_image(self.temporary / f"{self.frames_written:08d}.png", frame)
+
+    def _finish(self) -> None:
+        pass
+
+    def _discard(self) -> None:
+        shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Rename the finished ``temporary`` to ``path``, replacing an existing ``path`` only if ``overwrite``."""
+    if not os.path.lexists(path):
+        os.rename(temporary, path)
+        return
+    if not overwrite:
+        raise LGFNError(f"output {path} appeared while writing; pass --overwrite to replace it")
+    if temporary.is_file() and path.is_file():
+        os.replace(temporary, path)  # atomic: readers see the old or the new file, never neither
+        return
+    # A folder cannot be swapped atomically: move the old one aside first, delete it afterwards.
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    aside = old / path.name
+    os.rename(path, aside)
+    try:
+        os.rename(temporary, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def open_sink(
+    path: str | os.PathLike,
+    fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
+    crf: int = DEFAULT_CRF,
+    overwrite: bool = False,
+) -> FrameSink:
+    """Open an output for frames; its kind follows the name.
+
+    - ``NAME.mp4 / .mkv / .mov / .avi``: an H.264 video (see :class:`VideoFileSink`).
+    - any other name without an image extension: a folder of PNG frames (see :class:`FrameFolderSink`).
+
+    Missing parent folders are created. Nothing appears under ``path`` until the sink is closed.
+
+    Args:
+        path: the output video file or frame folder.
+        fps: frame rate of a video output (a folder records none).
+        crf: x264 quality, 0 .. 51 (lower is better).
+        overwrite: allow replacing an existing ``path`` (file or folder).
+
+    Returns:
+        A :class:`FrameSink`, to be used as a context manager.
+
+    Raises:
+        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
+            that cannot hold H.264, or ``crf`` is out of range.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    fps = parse_fps(fps)
+    if suffix in FRAME_EXTENSIONS:
+        raise LGFNError(
+            f"output {path} names a single image; give a folder name for PNG frames or a video file "
+            f"({', '.join(VIDEO_OUTPUT_EXTENSIONS)})"
+        )
+    if suffix in VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
+        raise LGFNError(
+            f"output {path}: {suffix} cannot hold H.264 video; "
+            f"use one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}"
+        )
+    if not 0 <= crf <= 51:
+        raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
+    if os.path.lexists(path) and not overwrite:
+        raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.partial-"
+    if suffix in VIDEO_OUTPUT_EXTENSIONS:
+        # The temporary name keeps the extension: FFmpeg picks the container format from it.
+        fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.close(fd)
+        return VideoFileSink(path, Path(temporary), overwrite, fps, crf)
+    return FrameFolderSink(path, Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent)), overwrite)
