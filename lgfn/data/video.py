@@ -322,6 +322,8 @@ class FrameSink(ABC):
             if self.frames_written == 0:
                 raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
             self._finish()
+            # mkstemp/mkdtemp make owner-only files; the output gets the permissions a new file would.
+            _apply_umask(self.temporary, 0o777 if self.temporary.is_dir() else 0o666)
             _move_into_place(self.temporary, self.path, self.overwrite)
         except BaseException:
             self._discard()
@@ -426,6 +428,13 @@ class FrameFolderSink(FrameSink):
 
     def _discard(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+def _apply_umask(path: Path, mode: int) -> None:
+    """Give ``path`` the permissions ``mode`` limited by the process umask, as ``open``/``mkdir`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
 
 
 def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:

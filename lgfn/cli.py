@@ -1,0 +1,443 @@
+"""The ``lgfn`` command line (also ``python -m lgfn``).
+
+Subcommands:
+
+- ``lgfn upscale INPUT -o OUTPUT``: super-resolve a video file or a folder of frames into a video
+  file or a folder of PNG frames, streaming (memory stays flat however long the video), with a
+  progress bar and a summary. See ``lgfn upscale --help``.
+
+Each subcommand is a ``_add_<name>_parser`` that declares its options and a ``<name>(args)`` that
+runs it; add new ones to :data:`COMMANDS`. User errors (bad input, existing output, bad option
+values) print one ``error: ...`` line and exit with status 2; Ctrl-C exits with 130 and leaves no
+partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+import lgfn
+from lgfn.console import run_main, setup_logging
+from lgfn.data.video import DEFAULT_CRF, DEFAULT_FOLDER_FPS, FrameSink, FrameSource, open_sink, open_source
+from lgfn.data.windows import PADDING_MODES
+from lgfn.errors import ConfigError, LGFNError
+
+logger = logging.getLogger(__name__)
+
+#: The checkpoint ``lgfn upscale`` uses without ``--ckpt``: the demo weights of a repository checkout.
+DEFAULT_CHECKPOINT = Path(lgfn.__file__).resolve().parents[1] / "checkpoints" / "lgfn_x4_demo.pth"
+#: Scale of ``--method bicubic`` when ``--scale`` is not given.
+DEFAULT_BICUBIC_SCALE = 4
+
+
+class Upscaler(Protocol):
+    """What the pipeline needs from :class:`lgfn.inference.VideoSuperResolver` and ``BicubicUpscaler``."""
+
+    scale: int
+    num_frames: int
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]: ...
+
+
+@dataclass
+class UpscaleReport:
+    """What :func:`upscale_stream` did.
+
+    Attributes:
+        frames: frames written.
+        input_size: ``(w, h)`` of the frames fed to the upscaler.
+        output_size: ``(w, h)`` of the frames written.
+        seconds: wall time of the streaming loop (decoding, upscaling, encoding).
+        psnr / ssim: per-frame luma scores against the input when run as a reference check.
+    """
+
+    frames: int = 0
+    input_size: tuple[int, int] | None = None
+    output_size: tuple[int, int] | None = None
+    seconds: float = 0.0
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+class _ReferenceCheck:
+    """Feeds the upscaler BI-degraded input frames and scores each output against its original.
+
+    The originals wait in a queue until their output arrives; the upscaler yields one output per
+    input in order and holds at most about a window of frames, so the queue stays that short too.
+    """
+
+    def __init__(self, scale: int, report: UpscaleReport) -> None:
+        self.scale = scale
+        self.report = report
+        self.originals: deque[np.ndarray] = deque()
+
+    def degrade(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        from lgfn.data.degradations import bi_degrade, crop_to_multiple
+
+        for frame in frames:
+            self.originals.append(crop_to_multiple(frame, self.scale))
+            yield bi_degrade(frame, self.scale)
+
+    def score(self, sr: np.ndarray) -> None:
+        from lgfn.metrics import calculate_psnr_ssim
+
+        psnr, ssim = calculate_psnr_ssim(sr, self.originals.popleft())
+        self.report.psnr.append(psnr)
+        self.report.ssim.append(ssim)
+
+
+def upscale_stream(
+    frames: Iterable[np.ndarray],
+    upscaler: Upscaler,
+    sink: FrameSink,
+    reference: bool = False,
+    on_frame: Callable[[], None] | None = None,
+) -> UpscaleReport:
+    """Stream frames through an upscaler into a sink, one frame at a time.
+
+    Memory holds the upscaler's window of frames and nothing that grows with the video's length.
+
+    Args:
+        frames: input frames ``(h, w, 3)`` uint8 RGB, e.g. a :class:`~lgfn.data.video.FrameSource`.
+        upscaler: a ``VideoSuperResolver`` or ``BicubicUpscaler`` (anything with ``scale`` and
+            ``stream``).
+        sink: where the ``(s*h, s*w, 3)`` outputs go; the caller opens and closes it.
+        reference: treat ``frames`` as ground truth: upscale their BI degradation (MATLAB bicubic
+            downscaling by ``scale``, the paper's protocol) and score every output against the
+            original (luma PSNR/SSIM, no border crop).
+        on_frame: called after each frame is written (progress display).
+
+    Returns:
+        An :class:`UpscaleReport`.
+    """
+    report = UpscaleReport()
+    check = _ReferenceCheck(upscaler.scale, report) if reference else None
+
+    def inputs() -> Iterator[np.ndarray]:
+        stream = check.degrade(frames) if check else frames
+        for frame in stream:
+            if report.input_size is None:
+                report.input_size = (frame.shape[1], frame.shape[0])
+            yield frame
+
+    start = time.perf_counter()
+    for sr in upscaler.stream(inputs()):
+        if check:
+            check.score(sr)
+        sink.write(sr)
+        report.frames += 1
+        if on_frame:
+            on_frame()
+    report.seconds = time.perf_counter() - start
+    report.output_size = sink.size
+    return report
+
+
+# -------------------------------------------------------------------------------------------------
+# Argument parsing
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are ordinary user errors: one line, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{message} (see: {self.prog} --help)")
+
+
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "upscale",
+        help="super-resolve a video file or a folder of frames",
+        description=(
+            "Super-resolve INPUT (a video file: .mp4 .mkv .mov .avi .webm, or a folder of .png/.jpg/.bmp "
+            "frames in name order) into OUTPUT, chosen by its name: a video file (.mp4 .mkv .mov .avi; "
+            "H.264, same frame rate as the input) or a folder of PNG frames 00000000.png, ... "
+            "Frames are streamed: memory does not grow with the video's length. OUTPUT appears only "
+            "when complete; an error or Ctrl-C leaves nothing behind."
+        ),
+        epilog=(
+            "Short clips: a clip with fewer frames than the model's window (7 for the released "
+            "model) is accepted; the window is filled with repeated frames, which restores less "
+            "detail. Odd output sizes: H.264 needs an even width and height, so such frames are "
+            "padded by one repeated row/column in a video output (a PNG folder keeps the exact size)."
+        ),
+    )
+    parser.add_argument("input", metavar="INPUT", type=Path, help="video file or folder of frames")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        type=Path,
+        required=True,
+        help="video file (.mp4 .mkv .mov .avi) or folder for PNG frames",
+    )
+    parser.add_argument(
+        "--ckpt",
+        type=Path,
+        default=None,
+        help=f"LGFN checkpoint (authors' release or project file) [default: {DEFAULT_CHECKPOINT}]",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("lgfn", "bicubic"),
+        default="lgfn",
+        help="LGFN, or the bicubic baseline (needs no checkpoint) [%(default)s]",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_int_at_least(1),
+        default=None,
+        help=f"scale of --method bicubic [{DEFAULT_BICUBIC_SCALE}]; LGFN takes its checkpoint's",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N [%(default)s]",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="arithmetic precision; fp16 needs CUDA [%(default)s]",
+    )
+    parser.add_argument(
+        "--batch", type=_int_at_least(1), default=1, help="windows per forward pass [%(default)s]"
+    )
+    parser.add_argument(
+        "--tile",
+        type=_int_at_least(0),
+        default=0,
+        help="cut frames into tiles of this many input pixels to bound memory; 0: whole frames [%(default)s]",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=_int_at_least(0),
+        default=16,
+        help="input pixels shared by neighbouring tiles, blended [%(default)s]",
+    )
+    parser.add_argument(
+        "--padding",
+        choices=PADDING_MODES,
+        default="new_info",
+        help="how windows at the clip's ends are filled [%(default)s]",
+    )
+    parser.add_argument(
+        "--crf",
+        type=_int_at_least(0, 51),
+        default=DEFAULT_CRF,
+        help="H.264 quality of a video output, 0..51, lower is better [%(default)s]",
+    )
+    parser.add_argument(
+        "--fps",
+        default=None,
+        help=f"frame rate of the input, e.g. 30000/1001 [the video's own; {DEFAULT_FOLDER_FPS} for a folder]",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=_int_at_least(1),
+        default=None,
+        help="upscale only the first N frames (the clip is treated as ending there)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="INPUT is ground truth: upscale its bicubic downscaling (the paper's BI protocol) "
+        "and report luma PSNR/SSIM of OUTPUT against INPUT",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+#: Subcommand name -> (declare its options, run it). ``test`` and ``train`` can join here.
+COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lgfn`` parser with every subcommand of :data:`COMMANDS`."""
+    parser = _Parser(prog="lgfn", description="LGFN video super-resolution (Su et al., IEEE Access 2020).")
+    parser.add_argument("--version", action="version", version=f"lgfn {lgfn.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for add_parser, _ in COMMANDS.values():
+        add_parser(subparsers)
+    return parser
+
+
+# -------------------------------------------------------------------------------------------------
+# lgfn upscale
+
+
+def _build_upscaler(args: argparse.Namespace) -> Upscaler:
+    from lgfn.inference import BicubicUpscaler, VideoSuperResolver, resolve_device
+
+    if args.method == "bicubic":
+        if args.ckpt is not None:
+            logger.warning("--ckpt is ignored with --method bicubic")
+        return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
+    ckpt = args.ckpt
+    if ckpt is None:
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise LGFNError(
+                f"no --ckpt given and the demo checkpoint {DEFAULT_CHECKPOINT} does not exist; "
+                "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
+            )
+        ckpt = DEFAULT_CHECKPOINT
+    if args.tile and args.tile_overlap >= args.tile:
+        raise ConfigError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError:  # torch's message for a malformed device string
+        raise ConfigError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N") from None
+    model = lgfn.load_model(ckpt, device)
+    if args.scale is not None and args.scale != model.scale:
+        raise ConfigError(
+            f"--scale {args.scale} does not match the checkpoint {ckpt}, which is x{model.scale}"
+        )
+    logger.info(
+        "model: %s (x%d, %d-frame window) on %s, %s",
+        ckpt,
+        model.scale,
+        model.num_frames,
+        device,
+        args.precision,
+    )
+    return VideoSuperResolver(
+        model,
+        device=device,
+        precision=args.precision,
+        batch=args.batch,
+        padding=args.padding,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+    )
+
+
+def _frames(source: FrameSource, max_frames: int | None) -> Iterator[np.ndarray]:
+    for index, frame in enumerate(source):
+        if max_frames is not None and index >= max_frames:
+            return
+        yield frame
+
+
+def _peak_memory(device_type: str) -> str:
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**30 if sys.platform == "darwin" else 2**20)
+    text = f"peak RSS {rss:.2f} GiB"
+    if device_type == "cuda":
+        import torch
+
+        text += f", peak CUDA allocated {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    return text
+
+
+def upscale(args: argparse.Namespace) -> int:
+    """Run ``lgfn upscale``: open the input and output, build the upscaler, stream, summarise."""
+    if args.output.resolve() == args.input.resolve():
+        raise LGFNError(f"OUTPUT {args.output} is INPUT; write to another path")
+    source = open_source(args.input, fps=args.fps)
+    total = source.num_frames
+    if args.max_frames is not None:
+        total = min(total, args.max_frames) if total is not None else args.max_frames
+    w, h = source.size
+    logger.info(
+        "input: %s, %dx%d, %s frames, %s fps", args.input, w, h, total or "unknown number of", source.fps
+    )
+    # The output is opened first so that an existing OUTPUT is refused before the model loads; the
+    # sink's temporary file is removed again if anything below fails.
+    with (
+        open_sink(args.output, fps=source.fps, crf=args.crf, overwrite=args.overwrite) as sink,
+        logging_redirect_tqdm(),
+    ):
+        upscaler = _build_upscaler(args)
+        device_type = getattr(getattr(upscaler, "device", None), "type", "cpu")
+        with tqdm(
+            total=total, unit="frame", desc="upscale", disable=args.no_progress, dynamic_ncols=True
+        ) as bar:
+            report = upscale_stream(
+                _frames(source, args.max_frames),
+                upscaler,
+                sink,
+                reference=args.reference,
+                on_frame=bar.update,
+            )
+    if report.frames < upscaler.num_frames:
+        logger.warning(
+            "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
+            "repeated frames, so less detail was restored",
+            report.frames,
+            upscaler.num_frames,
+        )
+    (iw, ih), (ow, oh) = report.input_size, report.output_size
+    logger.info(
+        "upscaled %d frames %dx%d -> %dx%d in %.1f s (%.2f frames/s), %s; wrote %s",
+        report.frames, iw, ih, ow, oh, report.seconds, report.frames_per_second,
+        _peak_memory(device_type), args.output,
+    )  # fmt: skip
+    if args.reference:
+        logger.info(
+            "against INPUT (luma, no border crop, mean of %d frames): PSNR %.2f dB, SSIM %.4f",
+            len(report.psnr), float(np.mean(report.psnr)), float(np.mean(report.ssim)),
+        )  # fmt: skip
+    return 0
+
+
+COMMANDS = {"upscale": (_add_upscale_parser, upscale)}
+
+
+# -------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    _, run = COMMANDS[args.command]
+    return run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``lgfn`` console entry point: parse ``argv`` (default ``sys.argv[1:]``) and run the subcommand.
+
+    Returns:
+        The exit status: 0 on success, 2 for a user error (printed as one ``error:`` line), 130
+        after Ctrl-C.
+    """
+    try:
+        return run_main(_main, argv)
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
