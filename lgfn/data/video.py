@@ -70,7 +70,8 @@ def parse_fps(value: str | float | Fraction) -> Fraction:
         LGFNError: the value is not a positive number.
     """
     try:
-        fps = Fraction(value)
+        # A float goes through its shortest decimal form: 29.97 means 2997/100, not the binary double.
+        fps = Fraction(repr(value) if isinstance(value, float) else value)
     except (ValueError, ZeroDivisionError, TypeError):
         raise LGFNError(
             f"frame rate must be a positive number such as 25 or 30000/1001, got {value!r}"

@@ -1,0 +1,283 @@
+"""Video and frame-folder input/output: what comes out of a source, what a sink leaves on disk."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from lgfn.data.io import write_image
+from lgfn.data.video import (
+    DEFAULT_FOLDER_FPS,
+    FrameFolderSource,
+    VideoFileSource,
+    open_sink,
+    open_source,
+    read_video_frames,
+)
+from lgfn.errors import InputDataError, LGFNError
+
+NTSC_FILM = Fraction(24000, 1001)
+
+
+def make_frames(count: int, width: int = 32, height: int = 24, seed: int = 0) -> list[np.ndarray]:
+    """Smooth frames (H.264 keeps them within a few levels) whose mean brightness rises with the index."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    frames = []
+    for i in range(count):
+        base = 40 + 6 * i + rng.integers(0, 3)
+        frame = np.stack([base + x, base + y, np.full_like(x, 200 - 4 * i)], axis=-1)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames
+
+
+def write_video_pyav(path: Path, frames: list[np.ndarray], fps: Fraction = NTSC_FILM) -> None:
+    """Encode frames with PyAV directly (independently of FrameSink): H.264, lossless quantiser."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"qp": "0"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+def write_folder(folder: Path, frames: list[np.ndarray]) -> None:
+    for i, frame in enumerate(frames):
+        write_image(folder / f"{i:08d}.png", frame)
+
+
+def close_to(a: np.ndarray, b: np.ndarray, levels: float) -> bool:
+    """Mean absolute difference within ``levels`` grey levels (H.264 in yuv420p is not lossless)."""
+    return a.shape == b.shape and float(np.abs(a.astype(np.int16) - b).mean()) <= levels
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi"])
+def test_video_source_reads_every_frame_in_order_with_exact_fps(tmp_path, suffix):
+    frames = make_frames(24)
+    path = tmp_path / f"clip{suffix}"
+    write_video_pyav(path, frames)
+
+    source = open_source(path)
+    assert isinstance(source, VideoFileSource)
+    assert source.fps == NTSC_FILM
+    assert source.size == (32, 24)
+    assert source.num_frames == 24  # counted by the header, or estimated from the duration (mkv)
+    decoded = list(source)
+    assert len(decoded) == 24
+    assert all(f.dtype == np.uint8 and f.shape == (24, 32, 3) for f in decoded)
+    for original, got in zip(frames, decoded, strict=True):
+        assert close_to(got, original, 1.5)
+    # Iterating again starts from the first frame.
+    assert np.array_equal(next(iter(source)), decoded[0])
+
+
+def test_folder_source_is_exact_and_uses_default_or_given_fps(tmp_path):
+    frames = make_frames(6, 20, 12)
+    write_folder(tmp_path / "clip", frames)
+    (tmp_path / "clip" / "notes.txt").write_text("not a frame")
+
+    source = open_source(tmp_path / "clip")
+    assert isinstance(source, FrameFolderSource)
+    assert (source.fps, source.size, source.num_frames) == (DEFAULT_FOLDER_FPS, (20, 12), 6)
+    assert all(np.array_equal(a, b) for a, b in zip(source, frames, strict=True))
+    assert open_source(tmp_path / "clip", fps="30000/1001").fps == Fraction(30000, 1001)
+    assert open_source(tmp_path / "clip", fps=29.97).fps == Fraction(2997, 100)
+
+
+def test_read_video_frames_start_and_max_frames(tmp_path):
+    frames = make_frames(10)
+    write_folder(tmp_path / "clip", frames)
+    part = read_video_frames(tmp_path / "clip", max_frames=3, start=4)
+    assert [int(f[0, 0, 0]) for f in part] == [int(f[0, 0, 0]) for f in frames[4:7]]
+    assert len(read_video_frames(tmp_path / "clip", start=8)) == 2
+    with pytest.raises(InputDataError, match="no frames from index 10"):
+        read_video_frames(tmp_path / "clip", start=10)
+
+
+def test_missing_input(tmp_path):
+    with pytest.raises(InputDataError, match="input not found: .*nothing.mp4"):
+        open_source(tmp_path / "nothing.mp4")
+
+
+def test_corrupt_video_file(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"this is not a video" * 10)
+    with pytest.raises(InputDataError, match="broken.mp4: not a readable video file"):
+        open_source(path)
+
+
+def test_file_without_video_stream(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=8000)
+        for _ in range(3):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 8000
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(InputDataError, match="sound.m4a: has no video stream"):
+        open_source(path)
+
+
+def test_video_with_zero_frames(tmp_path):
+    path = tmp_path / "empty.avi"
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream("libx264", rate=24)
+    stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+    container.start_encoding()  # writes the header with a video stream, then no frame
+    container.close()
+    with pytest.raises(InputDataError, match="empty.avi: the video stream has no frames"):
+        open_source(path)
+
+
+def test_empty_folder_and_single_image(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputDataError, match="no frames in"):
+        open_source(tmp_path / "empty")
+    write_image(tmp_path / "one.png", make_frames(1)[0])
+    with pytest.raises(InputDataError, match="one.png is a single image"):
+        open_source(tmp_path / "one.png")
+
+
+def test_folder_with_frames_of_different_sizes_fails_before_reading(tmp_path):
+    frames = make_frames(4, 20, 12)
+    frames[2] = make_frames(1, 22, 12)[0]
+    write_folder(tmp_path / "clip", frames)
+    with pytest.raises(InputDataError, match=r"00000002.png: frame size 22x12 differs .* \(20x12\)"):
+        open_source(tmp_path / "clip")
+
+
+def test_truncated_frame_is_reported_when_reached(tmp_path):
+    write_folder(tmp_path / "clip", make_frames(4, 20, 12))
+    bad = tmp_path / "clip" / "00000003.png"
+    bad.write_bytes(bad.read_bytes()[:60])  # the header survives, the pixel data does not
+    source = open_source(tmp_path / "clip")
+    with pytest.raises(InputDataError, match="00000003.png"):
+        list(source)
+
+
+def test_bad_fps_value(tmp_path):
+    write_folder(tmp_path / "clip", make_frames(2))
+    for bad in ("fast", "0", "-25"):
+        with pytest.raises(LGFNError, match="frame rate must be"):
+            open_source(tmp_path / "clip", fps=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sinks
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi"])
+def test_video_sink_round_trip_keeps_count_fps_and_content(tmp_path, suffix):
+    frames = make_frames(12)
+    out = tmp_path / f"out{suffix}"
+    with open_sink(out, fps=NTSC_FILM, crf=0) as sink:
+        for frame in frames:
+            sink.write(frame)
+        assert not out.exists() and len(listing(tmp_path)) == 1  # only the temporary file while writing
+    assert listing(tmp_path) == [out.name]  # ... and no temporary file afterwards
+    source = open_source(out)
+    assert source.fps == NTSC_FILM
+    decoded = list(source)
+    assert len(decoded) == 12
+    for original, got in zip(frames, decoded, strict=True):
+        assert close_to(got, original, 1.5)
+
+
+def test_video_sink_pads_odd_sizes_by_repeating_the_edge(tmp_path):
+    frames = make_frames(3, 33, 25)
+    with open_sink(tmp_path / "odd.mp4", fps=25, crf=0) as sink:
+        for frame in frames:
+            sink.write(frame)
+    decoded = read_video_frames(tmp_path / "odd.mp4")
+    assert decoded[0].shape == (26, 34, 3)
+    assert close_to(decoded[1][:25, :33], frames[1], 1.5)
+    # The added column/row repeat the last real ones.
+    assert close_to(decoded[1][:25, 33], frames[1][:, 32], 2.0)
+    assert close_to(decoded[1][25, :33], frames[1][24], 2.0)
+
+
+def test_folder_sink_writes_exact_numbered_pngs(tmp_path):
+    frames = make_frames(3, 33, 25)
+    with open_sink(tmp_path / "frames") as sink:
+        for frame in frames:
+            sink.write(frame)
+    assert listing(tmp_path) == ["frames"]
+    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+    assert all(
+        np.array_equal(a, b) for a, b in zip(read_video_frames(tmp_path / "frames"), frames, strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "frames"])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_sink_leaves_nothing_when_interrupted(tmp_path, name, error):
+    with pytest.raises(error), open_sink(tmp_path / name, fps=25) as sink:
+        for frame in make_frames(5):
+            sink.write(frame)
+        raise error("stopped part-way")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("old_kind", ["file", "folder"])
+@pytest.mark.parametrize("name", ["out.mp4", "out"])
+def test_existing_output_refused_unless_overwrite(tmp_path, old_kind, name):
+    out = tmp_path / name
+    if old_kind == "file":
+        out.write_bytes(b"old")
+    else:
+        out.mkdir()
+        (out / "old.txt").write_text("old")
+    with pytest.raises(LGFNError, match="already exists; pass --overwrite"):
+        open_sink(out, fps=25)
+    assert listing(tmp_path) == [name]
+
+    frames = make_frames(2)
+    with open_sink(out, fps=25, overwrite=True) as sink:
+        for frame in frames:
+            sink.write(frame)
+    assert listing(tmp_path) == [name]
+    assert len(read_video_frames(out)) == 2
+
+
+def test_overwrite_keeps_old_output_when_the_new_one_fails(tmp_path):
+    out = tmp_path / "out.mp4"
+    with open_sink(out, fps=25) as sink:
+        sink.write(make_frames(1)[0])
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError), open_sink(out, fps=25, overwrite=True) as sink:
+        sink.write(make_frames(1)[0])
+        raise RuntimeError("fails")
+    assert out.read_bytes() == before
+    assert listing(tmp_path) == ["out.mp4"]
+
+
+def test_sink_rejects_bad_names_and_values(tmp_path):
+    with pytest.raises(LGFNError, match="names a single image"):
+        open_sink(tmp_path / "out.png")
+    with pytest.raises(LGFNError, match="cannot hold H.264"):
+        open_sink(tmp_path / "out.webm")
+    with pytest.raises(LGFNError, match="crf must be between 0 and 51"):
+        open_sink(tmp_path / "out.mp4", crf=52)
+    with pytest.raises(LGFNError, match="no frames were written"), open_sink(tmp_path / "out.mp4"):
+        pass
+    assert listing(tmp_path) == []
+    with open_sink(tmp_path / "out") as sink:
+        sink.write(make_frames(1, 8, 8)[0])
+        with pytest.raises(ValueError, match="earlier frames are 8x8"):
+            sink.write(make_frames(1, 10, 8)[0])
