@@ -1,0 +1,235 @@
+"""The evaluation engine: super-resolve every clip of a dataset and score it as the paper does.
+
+:func:`evaluate` runs an upscaler (:class:`lgfn.inference.VideoSuperResolver`, the bicubic
+baseline :class:`lgfn.inference.BicubicUpscaler`, or anything with the same ``scale`` and
+``upscale_clip``) over an :class:`~lgfn.data.eval_datasets.EvalDataset`, scores each scored frame
+with :func:`lgfn.metrics.calculate_psnr_ssim` and averages as the paper's tables do: the mean over
+a clip's scored frames, then the mean of the per-clip means.
+
+Files written when ``out_dir`` is given:
+
+- ``metrics.json``::
+
+      {"dataset": "vid4", "method": "bicubic",
+       "protocol": {"scale": 4, "lr": "BI degradation of GT", "scored_frames": "inner",
+                    "crop_border": 0, "metric": "luma", ...},
+       "clips": {"calendar": {"psnr": 20.39, "ssim": 0.572, "frames": 39}, ...},
+       "average": {"psnr": 23.79, "ssim": 0.6347}}
+
+  plus, for datasets with named subsets (Vimeo-90K-T's slow / medium / fast lists), a top-level
+  ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
+  evaluated clips of each subset;
+- ``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame;
+- with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``.
+
+:func:`format_table` prints one or more results in the paper's format (``calendar | 20.39/0.5720``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from lgfn.data.eval_datasets import EvalDataset
+from lgfn.data.io import write_image
+from lgfn.errors import ConfigError
+from lgfn.metrics import calculate_psnr_ssim
+
+logger = logging.getLogger(__name__)
+
+#: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
+FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
+
+
+class Upscaler(Protocol):
+    """What :func:`evaluate` needs from an upscaler."""
+
+    scale: int
+
+    def upscale_clip(
+        self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]: ...
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def evaluate(
+    dataset: EvalDataset,
+    upscaler: Upscaler,
+    crop_border: int = 0,
+    luma: bool = True,
+    out_dir: str | Path | None = None,
+    save_images: bool = False,
+    progress: bool = True,
+    method: str | None = None,
+    protocol: Mapping[str, Any] | None = None,
+    frame_callback: FrameCallback | None = None,
+) -> dict[str, Any]:
+    """Super-resolve and score every clip of ``dataset``.
+
+    Args:
+        dataset: the clips; ``dataset[i]`` gives ``{"lq", "gt", "key", "scored", "names"}``.
+        upscaler: has ``scale`` (must equal ``dataset.scale``) and ``upscale_clip(lq, indices)``
+            yielding ``(index, sr)`` with ``sr`` ``(s*h, s*w, 3)`` uint8 RGB.
+        crop_border: pixels removed from each side before scoring (the paper: 0).
+        luma: score BT.601 luma (the paper) instead of RGB.
+        out_dir: where ``metrics.json``, ``per_frame.csv`` and images go; ``None`` writes nothing.
+        save_images: also write the super-resolved frames (needs ``out_dir``).
+        progress: show a progress bar over the scored frames.
+        method: the method name for the report (default: ``upscaler.name`` or its class name).
+        protocol: extra entries for the report's ``"protocol"`` (padding, checkpoint, ...).
+        frame_callback: called with ``(key, index, sr, gt)`` for every scored frame (e.g. to keep
+            a frame for a figure or to log it to TensorBoard).
+
+    Returns:
+        The report, the same dict as ``metrics.json`` (see the module docstring).
+
+    Raises:
+        ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
+            ``out_dir``.
+        InputDataError: a clip cannot be read (see the dataset).
+    """
+    if upscaler.scale != dataset.scale:
+        raise ConfigError(
+            f"the model upscales x{upscaler.scale} but the {dataset.name} data is prepared for "
+            f"x{dataset.scale}; pass a matching --scale or checkpoint"
+        )
+    if save_images and out_dir is None:
+        raise ConfigError("save_images needs an output folder (out_dir)")
+    method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
+    out = None if out_dir is None else Path(out_dir)
+
+    rows: list[dict[str, Any]] = []
+    clip_results: dict[str, dict[str, Any]] = {}
+    total = sum(len(clip.scored) for clip in dataset.clips)
+    with tqdm(total=total, unit="frame", desc=f"{dataset.name} {method}", disable=not progress) as bar:
+        for i in range(len(dataset)):
+            item = dataset[i]
+            key, gt, names = item["key"], item["gt"], item["names"]
+            scored = list(item["scored"])
+            psnrs, ssims = [], []
+            produced = []
+            for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
+                if sr.shape != gt[index].shape:
+                    raise RuntimeError(
+                        f"{method} returned a {sr.shape} frame for clip {key} frame {index}, "
+                        f"expected the ground truth's {gt[index].shape}"
+                    )
+                value_psnr, value_ssim = calculate_psnr_ssim(
+                    sr, gt[index], crop_border=crop_border, luma=luma
+                )
+                psnrs.append(value_psnr)
+                ssims.append(value_ssim)
+                produced.append(index)
+                rows.append(
+                    {
+                        "clip": key,
+                        "frame": index,
+                        "file": names[index],
+                        "psnr": value_psnr,
+                        "ssim": value_ssim,
+                    }
+                )
+                if save_images:
+                    write_image(out / "images" / key / (Path(names[index]).stem + ".png"), sr)
+                if frame_callback is not None:
+                    frame_callback(key, index, sr, gt[index])
+                bar.update(1)
+            if produced != scored:
+                raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
+            clip_results[key] = {"psnr": _mean(psnrs), "ssim": _mean(ssims), "frames": len(scored)}
+            logger.debug(
+                "%s: %.2f/%.4f over %d frames", key, clip_results[key]["psnr"], _mean(ssims), len(scored)
+            )
+
+    report: dict[str, Any] = {
+        "dataset": dataset.name,
+        "method": method,
+        "protocol": {
+            **dataset.protocol(),
+            "crop_border": crop_border,
+            "metric": "luma" if luma else "rgb",
+            **(protocol or {}),
+        },
+        "clips": clip_results,
+        "average": {
+            "psnr": _mean([r["psnr"] for r in clip_results.values()]),
+            "ssim": _mean([r["ssim"] for r in clip_results.values()]),
+        },
+    }
+    splits = dataset.splits
+    if splits:
+        report["splits"] = {
+            name: {
+                "psnr": _mean([clip_results[k]["psnr"] for k in keys]),
+                "ssim": _mean([clip_results[k]["ssim"] for k in keys]),
+                "clips": len(keys),
+            }
+            for name, keys in splits.items()
+        }
+    if out is not None:
+        write_report(out, report, rows)
+    return report
+
+
+def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write ``metrics.json`` and ``per_frame.csv`` into ``out_dir`` (created if needed).
+
+    Args:
+        out_dir: the output folder.
+        report: the dict :func:`evaluate` returns.
+        rows: per-frame records with keys ``clip, frame, file, psnr, ssim``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(out / "per_frame.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["clip", "frame", "file", "psnr", "ssim"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "psnr": f"{row['psnr']:.6f}", "ssim": f"{row['ssim']:.6f}"})
+
+
+def format_score(psnr: float, ssim: float) -> str:
+    """``PSNR/SSIM`` as the paper prints them: ``20.39/0.5720``."""
+    return f"{psnr:.2f}/{ssim:.4f}"
+
+
+def format_table(reports: Sequence[Mapping[str, Any]], show_clips: bool = True) -> str:
+    """A plain-text table of one or more reports on the same dataset, one column per method.
+
+    Args:
+        reports: dicts returned by :func:`evaluate` (or read from ``metrics.json``).
+        show_clips: include one row per clip (else only the average and any splits).
+
+    Returns:
+        Lines such as ``calendar | 20.39/0.5720 | 24.11/0.8131``, with a header row and an
+        ``average`` row (and one row per split).
+    """
+    rows: list[list[str]] = [["clip", *(report["method"] for report in reports)]]
+    if show_clips:
+        for key in reports[0]["clips"]:
+            cells = []
+            for report in reports:
+                clip = report["clips"].get(key)
+                cells.append("-" if clip is None else format_score(clip["psnr"], clip["ssim"]))
+            rows.append([key, *cells])
+    for name in reports[0].get("splits", {}):
+        cells = [format_score(r["splits"][name]["psnr"], r["splits"][name]["ssim"]) for r in reports]
+        rows.append([name, *cells])
+    rows.append(["average", *(format_score(r["average"]["psnr"], r["average"]["ssim"]) for r in reports)])
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    return "\n".join(
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
