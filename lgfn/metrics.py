@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import torch
-from scipy import ndimage
 
 #: BT.601 luma weights applied to R, G, B in [0, 1]; the result is on the 0..255 scale.
 LUMA_WEIGHTS = (65.481, 128.553, 24.966)
@@ -172,16 +172,18 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nd
 
 
 def _window_means(stack: np.ndarray) -> np.ndarray:
-    """Gaussian-weighted means over every 'valid' window of each plane of ``(n, h, w)``.
+    """Gaussian-weighted means over every 'valid' window of each float64 plane of ``(n, h, w)``.
 
     Returns ``(n, h - 10, w - 10)``: filtering with any edge mode and dropping the 5-pixel border
     leaves exactly the windows that lie inside the image.
     """
     window = gaussian_window()
     pad = SSIM_WINDOW // 2
-    out = ndimage.correlate1d(stack, window, axis=1, mode="nearest")[:, pad:-pad]
-    out = ndimage.correlate1d(out, window, axis=2, mode="nearest")[:, :, pad:-pad]
-    return out
+    # OpenCV's separable filter runs in float64 here and is several times faster than scipy.ndimage.
+    planes = [
+        cv2.sepFilter2D(plane, cv2.CV_64F, window, window, borderType=cv2.BORDER_REFLECT) for plane in stack
+    ]
+    return np.stack(planes)[:, pad:-pad, pad:-pad]
 
 
 def _prepare(
