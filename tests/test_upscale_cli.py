@@ -1,0 +1,278 @@
+"""``lgfn upscale``: real videos and frame folders in, the right frames out, clean failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lgfn
+from lgfn import cli
+from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
+from lgfn.data.video import open_sink, open_source, read_video_frames
+from lgfn.inference import BicubicUpscaler, VideoSuperResolver
+from lgfn.metrics import calculate_psnr_ssim
+from lgfn.models import LGFN
+from tests.conftest import TINY_MODEL
+from tests.test_video import NTSC_FILM, make_frames, write_folder, write_video_pyav
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny frames gain nothing from threads, and on a busy shared CPU waiting threads slow them down."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A tiny x4 LGFN with a 5-frame window, saved as a project checkpoint."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=5, **TINY_MODEL))
+    return path
+
+
+def run_cli(*argv: str | Path) -> int:
+    return cli.main(["upscale", *map(str, argv), "--no-progress"])
+
+
+def error_line(capsys) -> str:
+    """The one ``error:`` line the CLI printed; fails if there is a traceback or more than one."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# What comes out
+
+
+def test_video_to_video_with_lgfn(tmp_path, tiny_ckpt):
+    write_video_pyav(tmp_path / "in.mp4", make_frames(8, 16, 12), fps=NTSC_FILM)
+    assert (
+        run_cli(tmp_path / "in.mp4", "-o", tmp_path / "out.mkv", "--ckpt", tiny_ckpt, "--device", "cpu") == 0
+    )
+    out = open_source(tmp_path / "out.mkv")
+    assert out.fps == NTSC_FILM  # the input's exact rate
+    assert out.size == (64, 48)
+    assert len(list(out)) == 8
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4", "out.mkv"]  # no temporary files left
+
+
+def test_folder_to_folder_matches_the_resolver_on_the_whole_clip(tmp_path, tiny_ckpt, capsys):
+    frames = make_frames(7, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--batch", "2") == 0
+    got = read_video_frames(tmp_path / "out")
+    # Independently: the resolver on the whole clip held in memory, one window per pass.
+    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), batch=1)
+    expected = [sr for _, sr in resolver.upscale_clip(frames)]
+    assert len(got) == 7
+    for a, b in zip(got, expected, strict=True):
+        assert a.shape == (48, 64, 3)
+        assert np.abs(a.astype(np.int16) - b).max() <= 1  # batching may change the last float bit
+    err = capsys.readouterr().err
+    assert "upscaled 7 frames 16x12 -> 64x48" in err and "frames/s" in err and "peak RSS" in err
+
+
+def test_folder_to_video_uses_default_or_given_fps(tmp_path):
+    write_folder(tmp_path / "in", make_frames(5, 10, 8))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "a.mp4", "--method", "bicubic") == 0
+    assert (
+        run_cli(tmp_path / "in", "-o", tmp_path / "b.mp4", "--method", "bicubic", "--fps", "30000/1001") == 0
+    )
+    a, b = open_source(tmp_path / "a.mp4"), open_source(tmp_path / "b.mp4")
+    assert (a.fps, b.fps) == (Fraction(25), Fraction(30000, 1001))
+    assert a.size == (40, 32) and len(list(a)) == 5
+
+
+def test_max_frames_and_bicubic_scale(tmp_path):
+    frames = make_frames(9, 10, 8)
+    write_folder(tmp_path / "in", frames)
+    assert (
+        run_cli(
+            tmp_path / "in",
+            "-o",
+            tmp_path / "out",
+            "--method",
+            "bicubic",
+            "--scale",
+            "2",
+            "--max-frames",
+            "4",
+        )
+        == 0
+    )
+    got = read_video_frames(tmp_path / "out")
+    assert len(got) == 4
+    assert all(np.array_equal(g, bicubic_upscale(f, 2)) for g, f in zip(got, frames, strict=False))
+
+
+def test_reference_mode_scores_against_the_input(tmp_path, capsys):
+    frames = make_frames(3, 26, 18)  # not multiples of 4: cropped to 24x16 before degrading
+    write_folder(tmp_path / "gt", frames)
+    assert run_cli(tmp_path / "gt", "-o", tmp_path / "out", "--method", "bicubic", "--reference") == 0
+    got = read_video_frames(tmp_path / "out")
+    scores = []
+    for g, f in zip(got, frames, strict=True):
+        gt = crop_to_multiple(f, 4)
+        assert np.array_equal(g, bicubic_upscale(bi_degrade(f, 4), 4))
+        scores.append(calculate_psnr_ssim(g, gt))
+    psnr, ssim = np.mean(scores, axis=0)
+    assert f"PSNR {psnr:.2f} dB, SSIM {ssim:.4f}" in capsys.readouterr().err
+
+
+def test_clip_shorter_than_the_window_is_upscaled_with_a_warning(tmp_path, tiny_ckpt, capsys):
+    write_folder(tmp_path / "in", make_frames(2, 16, 12))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 0
+    assert len(read_video_frames(tmp_path / "out")) == 2
+    assert "fewer than the model's 5-frame window" in capsys.readouterr().err
+
+
+def test_odd_output_size_is_padded_in_video_kept_in_folder(tmp_path, capsys):
+    write_folder(tmp_path / "in", make_frames(2, 11, 9))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "v.mp4", "--method", "bicubic", "--scale", "3") == 0
+    assert "padded to 34x28" in capsys.readouterr().err
+    assert open_source(tmp_path / "v.mp4").size == (34, 28)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "f", "--method", "bicubic", "--scale", "3") == 0
+    assert open_source(tmp_path / "f").size == (33, 27)
+
+
+def test_memory_stays_flat_on_a_long_video(tmp_path):
+    """Python-heap peak (numpy frames included) while streaming 20 vs 120 frames through the pipeline."""
+    frames = make_frames(120, 48, 32)
+    write_video_pyav(tmp_path / "long.mp4", frames, fps=Fraction(25))
+    write_video_pyav(tmp_path / "short.mp4", frames[:20], fps=Fraction(25))
+
+    def peak(name: str) -> int:
+        source = open_source(tmp_path / f"{name}.mp4")
+        tracemalloc.start()
+        try:
+            with open_sink(tmp_path / "out.mp4", fps=source.fps, overwrite=True) as sink:
+                report = cli.upscale_stream(source, BicubicUpscaler(4), sink)
+            peak_bytes = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert report.frames == source.num_frames == len(read_video_frames(tmp_path / "out.mp4"))
+        return peak_bytes
+
+    peak("short")  # the first run also imports modules and fills caches
+    short, long = peak("short"), peak("long")
+    held = 100 * (4 * 32) * (4 * 48) * 3  # what keeping the 100 extra output frames would cost (7.4 MB)
+    assert long - short < held / 10, (short, long)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures: one line, exit status 2 (130 for Ctrl-C), no output
+
+
+def test_missing_corrupt_and_empty_inputs(tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert run_cli(tmp_path / "absent.mp4", "-o", out, "--method", "bicubic") == 2
+    assert "input not found" in error_line(capsys)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    assert run_cli(tmp_path / "bad.mp4", "-o", out, "--method", "bicubic") == 2
+    assert "bad.mp4: not a readable video file" in error_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert run_cli(tmp_path / "empty", "-o", out, "--method", "bicubic") == 2
+    assert "no frames in" in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["bad.mp4", "empty"]
+
+
+def test_frame_breaking_part_way_leaves_no_output(tmp_path, capsys):
+    write_folder(tmp_path / "in", make_frames(6, 10, 8))
+    bad = tmp_path / "in" / "00000004.png"
+    bad.write_bytes(bad.read_bytes()[:60])
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 2
+    assert "00000004.png" in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out"])
+def test_ctrl_c_part_way_exits_130_and_leaves_nothing(tmp_path, monkeypatch, capsys, name):
+    write_folder(tmp_path / "in", make_frames(8, 10, 8))
+    real_stream = BicubicUpscaler.stream
+
+    def interrupted(self, frames):
+        for index, sr in enumerate(real_stream(self, frames)):
+            if index == 3:
+                raise KeyboardInterrupt
+            yield sr
+
+    monkeypatch.setattr(BicubicUpscaler, "stream", interrupted)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / name, "--method", "bicubic") == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_existing_output_refused_unless_overwrite(tmp_path, capsys):
+    write_folder(tmp_path / "in", make_frames(3, 10, 8))
+    (tmp_path / "out.mp4").write_bytes(b"precious")
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 2
+    assert "already exists; pass --overwrite" in error_line(capsys)
+    assert (tmp_path / "out.mp4").read_bytes() == b"precious"
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic", "--overwrite") == 0
+    assert len(read_video_frames(tmp_path / "out.mp4")) == 3
+    assert sorted(os.listdir(tmp_path)) == ["in", "out.mp4"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--batch", "0"], "argument --batch: must be >= 1, got 0"),
+        (["--crf", "60"], "argument --crf: must be between 0 and 51"),
+        (["--tile", "-1"], "argument --tile: must be >= 0"),
+        (["--precision", "fp8"], "argument --precision: invalid choice"),
+        (["--padding", "zeros"], "argument --padding: invalid choice"),
+        (["--fps", "fast"], "frame rate must be a positive number"),
+        (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda or cuda:N"),
+        (["--tile", "8", "--tile-overlap", "8"], "--tile-overlap (8) must be smaller than --tile (8)"),
+        (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
+        (["--scale", "2"], "--scale 2 does not match the checkpoint"),
+    ],
+)
+def test_bad_option_values(tmp_path, tiny_ckpt, capsys, options, message):
+    write_folder(tmp_path / "in", make_frames(2, 10, 8))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, *options) == 2
+    assert message in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_output_equal_to_input_and_missing_default_checkpoint(tmp_path, monkeypatch, capsys):
+    write_folder(tmp_path / "in", make_frames(2, 10, 8))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "in", "--method", "bicubic", "--overwrite") == 2
+    assert "is INPUT" in error_line(capsys)
+    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT", tmp_path / "no_such.pth")
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out") == 2
+    assert "pass --ckpt PATH" in error_line(capsys) and len(os.listdir(tmp_path)) == 1
+
+
+def test_default_checkpoint_is_looked_up_in_the_checkout():
+    assert cli.DEFAULT_CHECKPOINT == REPO / "checkpoints" / "lgfn_x4_demo.pth"
+
+
+def test_python_dash_m_help_and_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "lgfn", "upscale", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: lgfn upscale") and "--tile-overlap" in done.stdout
+    assert cli.main(["--version"]) == 0
