@@ -14,7 +14,7 @@ import pytest
 from lgfn.data.degradations import bicubic_upscale
 from lgfn.data.eval_datasets import FramesDataset, Vid4Dataset, Vimeo90KTestDataset
 from lgfn.data.io import read_image, write_image
-from lgfn.engine.evaluator import evaluate, format_score, format_table
+from lgfn.engine.evaluator import compare_methods, evaluate, format_score, format_table
 from lgfn.errors import ConfigError
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from tests.conftest import shared_data_path
@@ -215,3 +215,26 @@ def test_real_vid4_clip_reproduces_the_papers_bicubic_score() -> None:
     assert report["clips"]["city"]["frames"] == 32  # 34 frames, first and last not scored
     assert abs(report["clips"]["city"]["psnr"] - 25.17) <= 0.01
     assert abs(report["clips"]["city"]["ssim"] - 0.6024) <= 0.0003
+
+
+def test_compare_methods_writes_one_report_per_method_and_a_figure(tmp_path: Path) -> None:
+    clips = {"a": _frames(4, 48, 48, seed=5, high=250)}
+    dataset = FramesDataset(clips)
+    upscalers = {"bicubic": BicubicUpscaler(4), "offset": OffsetUpscaler(list(clips.values()), offsets=[2])}
+    reports = compare_methods(
+        dataset,
+        upscalers,
+        out_dir=tmp_path,
+        figure_path=tmp_path / "fig.png",
+        protocols={"offset": {"note": "test"}},
+        progress=False,
+    )
+    assert [r["method"] for r in reports] == ["bicubic", "offset"]
+    assert "note" not in reports[0]["protocol"] and reports[1]["protocol"]["note"] == "test"
+    assert json.loads((tmp_path / "offset" / "metrics.json").read_text()) == reports[1]
+    figure = read_image(tmp_path / "fig.png")
+    assert figure.shape[1] > 3 * 288  # overview + two methods + ground truth
+    with pytest.raises(ConfigError, match="not a scored frame"):
+        compare_methods(
+            dataset, {"bicubic": BicubicUpscaler(4)}, figure_path=tmp_path / "f.png", figure_frame=("a", 0)
+        )

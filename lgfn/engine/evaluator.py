@@ -22,7 +22,9 @@ Files written when ``out_dir`` is given:
 - ``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame;
 - with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``.
 
-:func:`format_table` prints one or more results in the paper's format (``calendar | 20.39/0.5720``).
+:func:`compare_methods` evaluates several methods on the same clips, each into its own folder, and
+draws one frame of each side by side with the ground truth; :func:`format_table` prints one or more
+results in the paper's format (``calendar | 20.39/0.5720``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from lgfn.data.eval_datasets import EvalDataset
 from lgfn.data.io import write_image
 from lgfn.errors import ConfigError
 from lgfn.metrics import calculate_psnr_ssim
+from lgfn.visualize import save_side_by_side
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +183,76 @@ def evaluate(
     if out is not None:
         write_report(out, report, rows)
     return report
+
+
+def compare_methods(
+    dataset: EvalDataset,
+    upscalers: Mapping[str, Upscaler],
+    out_dir: str | Path | None = None,
+    labels: Mapping[str, str] | None = None,
+    figure_path: str | Path | None = None,
+    figure_frame: tuple[str, int] | None = None,
+    protocols: Mapping[str, Mapping[str, Any]] | None = None,
+    **evaluate_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Evaluate several methods on the same dataset and draw one frame of each side by side.
+
+    Args:
+        dataset: the clips.
+        upscalers: ``{method name: upscaler}`` in display order (e.g. ``bicubic`` then ``lgfn``).
+        out_dir: each method's report goes to ``out_dir/<method name>/``; ``None`` writes no report.
+        labels: display names for the figure (default: the method names).
+        figure_path: where to write the figure (:func:`lgfn.visualize.side_by_side`: the methods'
+            zoomed crops, then the ground truth's); ``None`` draws none.
+        figure_frame: ``(clip key, frame index)`` shown in the figure (default: the first clip's
+            middle scored frame).
+        protocols: ``{method name: extra protocol entries}`` for the methods' reports.
+        **evaluate_kwargs: passed on to :func:`evaluate` (``crop_border``, ``luma``, ``progress``,
+            ``save_images``).
+
+    Returns:
+        One report per method, in the order of ``upscalers``.
+    """
+    if figure_frame is None and figure_path is not None:
+        first = dataset.clips[0]
+        figure_frame = (first.key, first.scored[len(first.scored) // 2])
+    labels = dict(labels or {})
+    crop_border = evaluate_kwargs.get("crop_border", 0)
+    luma = evaluate_kwargs.get("luma", True)
+    kept: dict[str, np.ndarray] = {}
+    scores: dict[str, tuple[float, float]] = {}
+    reports = []
+    for method, upscaler in upscalers.items():
+
+        def keep(key: str, index: int, sr: np.ndarray, gt: np.ndarray, method: str = method) -> None:
+            if (key, index) == figure_frame:
+                kept[method] = sr
+                kept["ground truth"] = gt
+                scores[method] = calculate_psnr_ssim(sr, gt, crop_border=crop_border, luma=luma)
+
+        method_dir = None if out_dir is None else Path(out_dir) / method
+        reports.append(
+            evaluate(
+                dataset,
+                upscaler,
+                out_dir=method_dir,
+                method=method,
+                frame_callback=keep,
+                protocol=(protocols or {}).get(method),
+                **evaluate_kwargs,
+            )
+        )
+    if figure_path is not None:
+        if "ground truth" not in kept:
+            raise ConfigError(f"figure frame {figure_frame} is not a scored frame of the dataset")
+        key, index = figure_frame
+        panels = [
+            (f"{labels.get(method, method)}\n{format_score(*scores[method])}", kept[method])
+            for method in upscalers
+        ]
+        panels.append(("Ground truth", kept["ground truth"]))
+        save_side_by_side(figure_path, panels, frame_label=f"{key}, frame {index}")
+    return reports
 
 
 def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:

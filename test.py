@@ -1,0 +1,292 @@
+"""Evaluate LGFN (or the bicubic baseline) with the paper's protocol.
+
+With no arguments: the bundled real sample clip (``carphone_pristine``, first 32 frames), LGFN from
+``checkpoints/lgfn_x4_demo.pth`` against bicubic, a PSNR/SSIM table and a side-by-side picture::
+
+    python test.py
+
+Benchmarks (layouts in data/README.md)::
+
+    python test.py --dataset vid4 --data-root data/Vid4 --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vid4 --data-root data/Vid4 --method bicubic
+    python test.py --dataset spmcs --data-root data/SPMCS --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vimeo90k --data-root data/vimeo_septuplet --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset folder --data-root my_clips --ckpt checkpoints/lgfn_x4.pth
+
+Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
+(default ``results/<dataset>_<method>``) and prints the per-clip table. The work is done by
+:mod:`lgfn.engine.evaluator`; this file only reads the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import lgfn
+from lgfn.console import run_main, setup_logging
+from lgfn.data.eval_datasets import (
+    EvalDataset,
+    FolderDataset,
+    FramesDataset,
+    SPMCSDataset,
+    Vid4Dataset,
+    Vimeo90KTestDataset,
+)
+from lgfn.data.windows import PADDING_MODES
+from lgfn.engine.evaluator import compare_methods, evaluate, format_table
+from lgfn.errors import ConfigError
+from lgfn.inference import PRECISIONS, BicubicUpscaler, VideoSuperResolver, resolve_device
+
+logger = logging.getLogger("test")
+
+REPO = Path(lgfn.__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "lgfn_x4_demo.pth"
+DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
+#: Per-clip rows are printed up to this many clips (Vimeo-90K-T has 7,824).
+MAX_TABLE_CLIPS = 50
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Evaluate LGFN or bicubic on Vid4, SPMCS, Vimeo-90K-T, your clips or the bundled sample.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default="sample", help="what to evaluate on")
+    data.add_argument("--data-root", type=Path, help="dataset folder (layouts in data/README.md)")
+    data.add_argument("--clips", nargs="+", metavar="NAME", help="evaluate only these clips")
+    data.add_argument(
+        "--degradation", choices=("bi", "bd"), default="bi", help="how LR frames are made from GT"
+    )
+    data.add_argument("--lr-root", type=Path, help="read LR frames from this folder (vid4, folder, vimeo90k)")
+    data.add_argument(
+        "--lr-from-files",
+        action="store_true",
+        help="read LR frames from the dataset's own LR folders (vid4: ROOT/BIx<s>, spmcs: <clip>/input<s>)",
+    )
+    data.add_argument(
+        "--test-list", type=Path, help="vimeo90k: list of septuplets (default ROOT/sep_testlist.txt)"
+    )
+    data.add_argument(
+        "--split-list",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="vimeo90k: also average over the septuplets of FILE, reported as NAME (repeatable; default: "
+        "slow/medium/fast_testset.txt beside the test list)",
+    )
+    data.add_argument("--max-frames", type=int, default=32, help="sample: frames read from the clip")
+    data.add_argument("--sample-clip", default="carphone_pristine", help="sample: which bundled clip")
+
+    method = parser.add_argument_group("method")
+    method.add_argument(
+        "--ckpt", type=Path, help=f"LGFN checkpoint (default {DEFAULT_CHECKPOINT} if present)"
+    )
+    method.add_argument("--method", choices=("lgfn", "bicubic"), help="bicubic: the baseline, no checkpoint")
+    method.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
+    method.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+    method.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
+    method.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    method.add_argument("--tile", type=int, default=0, help="LR tile size in pixels (0: whole frames)")
+    method.add_argument("--tile-overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles")
+    method.add_argument("--padding", choices=PADDING_MODES, default="new_info", help="temporal edge padding")
+    method.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/transposes")
+
+    scoring = parser.add_argument_group("scoring and output")
+    scoring.add_argument(
+        "--score-all-frames", action="store_true", help="score every frame (default: not the first and last)"
+    )
+    scoring.add_argument("--crop-border", type=int, default=0, help="pixels ignored at each side")
+    scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
+    scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
+    scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
+    scoring.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scoring.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def _split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
+    if not entries:
+        return None
+    lists = {}
+    for entry in entries:
+        name, sep, file = entry.partition("=")
+        if not sep or not name or not file:
+            raise ConfigError(f"--split-list expects NAME=FILE, got {entry!r}")
+        lists[name] = Path(file)
+    return lists
+
+
+def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
+    """The dataset the arguments describe (not the sample clip)."""
+    if args.data_root is None:
+        raise ConfigError(f"--dataset {args.dataset} needs --data-root (folder layouts in data/README.md)")
+    common = dict(scale=scale, degradation=args.degradation, clips=args.clips)
+    if args.score_all_frames:
+        common["score"] = "all"
+    root = args.data_root
+    if args.dataset == "spmcs":
+        if args.lr_root is not None:
+            raise ConfigError(
+                "spmcs keeps LR frames inside each clip folder: use --lr-from-files, not --lr-root"
+            )
+        return SPMCSDataset(root, lr_from_files=args.lr_from_files, **common)
+    lr_root = args.lr_root
+    if args.dataset == "vimeo90k":
+        if args.lr_from_files and lr_root is None:
+            raise ConfigError("vimeo90k keeps LR frames in a separate tree: pass --lr-root")
+        return Vimeo90KTestDataset(
+            root,
+            test_list=args.test_list,
+            lr_root=lr_root,
+            split_lists=_split_lists(args.split_list),
+            **common,
+        )
+    if args.dataset == "vid4":
+        if args.lr_from_files and lr_root is None:
+            lr_root = root / f"BIx{scale}"
+        return Vid4Dataset(root, lr_root=lr_root, **common)
+    if args.lr_from_files and lr_root is None:
+        raise ConfigError("folder datasets need --lr-root to read LR frames")
+    return FolderDataset(root, lr_root=lr_root, **common)
+
+
+def find_checkpoint(args: argparse.Namespace) -> Path | None:
+    """``--ckpt``, else the default checkpoint when it exists, else ``None``."""
+    if args.method == "bicubic":
+        if args.ckpt is not None:
+            raise ConfigError("--method bicubic takes no --ckpt")
+        return None
+    if args.ckpt is not None:
+        return args.ckpt
+    if args.method == "lgfn" and not DEFAULT_CHECKPOINT.is_file():
+        raise ConfigError(
+            f"--method lgfn needs a checkpoint: pass --ckpt PATH (none at {DEFAULT_CHECKPOINT})"
+        )
+    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None
+
+
+def build_resolver(args: argparse.Namespace, checkpoint: Path) -> VideoSuperResolver:
+    device = resolve_device(args.device)
+    model = lgfn.load_model(checkpoint, device)
+    return VideoSuperResolver(
+        model,
+        device=device,
+        precision=args.precision,
+        batch=args.batch,
+        padding=args.padding,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        self_ensemble=args.self_ensemble,
+    )
+
+
+def lgfn_protocol(args: argparse.Namespace, checkpoint: Path, resolver: VideoSuperResolver) -> dict:
+    return {
+        "checkpoint": str(checkpoint),
+        "num_frames": resolver.num_frames,
+        "padding": args.padding,
+        "self_ensemble": args.self_ensemble,
+        "precision": args.precision,
+    }
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """The default run: LGFN vs bicubic on the bundled real clip, with a side-by-side picture."""
+    from lgfn.data.samples import sample_clip_path
+    from lgfn.data.video import read_video_frames
+
+    if args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    checkpoint = find_checkpoint(args)
+    if args.method is None and checkpoint is None:
+        print(f"no trained checkpoint found at {DEFAULT_CHECKPOINT}; showing bicubic only")
+    upscalers: dict = {}
+    protocols = {}
+    if checkpoint is not None:
+        resolver = build_resolver(args, checkpoint)
+        protocols["lgfn"] = lgfn_protocol(args, checkpoint, resolver)
+        upscalers["lgfn"] = resolver
+    scale = args.scale or (resolver.scale if checkpoint is not None else 4)
+    # Bicubic first, as in the paper's tables.
+    upscalers = {"bicubic": BicubicUpscaler(scale), **upscalers}
+
+    path = sample_clip_path(args.sample_clip)
+    frames = read_video_frames(path, max_frames=args.max_frames)
+    logger.info(
+        "sample clip %s: %d frames of %dx%d", path, len(frames), frames[0].shape[1], frames[0].shape[0]
+    )
+    dataset = FramesDataset(
+        {args.sample_clip: frames},
+        scale=scale,
+        degradation=args.degradation,
+        score="all" if args.score_all_frames else "inner",
+        name="sample",
+    )
+    out = args.out or REPO / "results" / f"sample_{args.sample_clip}"
+    start = time.perf_counter()
+    reports = compare_methods(
+        dataset,
+        upscalers,
+        out_dir=out,
+        labels={"bicubic": "Bicubic", "lgfn": "LGFN"},
+        figure_path=out / "side_by_side.png",
+        crop_border=args.crop_border,
+        luma=not args.rgb,
+        save_images=args.save_images,
+        progress=not args.no_progress,
+        protocols=protocols,
+    )
+    print(format_table(reports))
+    print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
+    print(f"side-by-side picture: {out / 'side_by_side.png'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.dataset == "sample":
+        return run_sample(args)
+
+    method = args.method or "lgfn"
+    if method == "bicubic":
+        upscaler = BicubicUpscaler(args.scale or 4)
+        protocol = {}
+    else:
+        checkpoint = find_checkpoint(args)
+        if checkpoint is None:
+            raise ConfigError(
+                f"no checkpoint given and none at {DEFAULT_CHECKPOINT}: pass --ckpt PATH or --method bicubic"
+            )
+        upscaler = build_resolver(args, checkpoint)
+        protocol = lgfn_protocol(args, checkpoint, upscaler)
+    dataset = build_dataset(args, args.scale or upscaler.scale)
+    out = args.out or REPO / "results" / f"{args.dataset}_{method}"
+
+    start = time.perf_counter()
+    report = evaluate(
+        dataset,
+        upscaler,
+        crop_border=args.crop_border,
+        luma=not args.rgb,
+        out_dir=out,
+        save_images=args.save_images,
+        progress=not args.no_progress,
+        method=method,
+        protocol=protocol,
+    )
+    elapsed = time.perf_counter() - start
+    print(format_table([report], show_clips=len(report["clips"]) <= MAX_TABLE_CLIPS))
+    frames = sum(clip["frames"] for clip in report["clips"].values())
+    print(f"{len(report['clips'])} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,207 @@
+"""test.py end to end: the no-argument sample run, benchmark runs and one clear error line per bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lgfn import save_checkpoint
+from lgfn.console import run_main
+from lgfn.data.io import read_image, write_image
+from lgfn.models import LGFN
+from tests.conftest import REPO, TINY_MODEL
+
+# "test" is also the name of a standard-library package, so load the script from its path.
+_spec = importlib.util.spec_from_file_location("lgfn_test_script", REPO / "test.py")
+script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(script)
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = run_main(script.main, argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pth"
+    save_checkpoint(path, LGFN(scale=4, num_frames=5, **TINY_MODEL))
+    return path
+
+
+@pytest.fixture
+def vid4_tree(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "Vid4"
+    for clip in ["alpha", "beta"]:
+        for i in range(4):
+            write_image(
+                root / "GT" / clip / f"{i:08d}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            )
+    return root
+
+
+def test_sample_run_without_checkpoint_shows_bicubic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(script, "DEFAULT_CHECKPOINT", tmp_path / "missing.pth")
+    out = tmp_path / "out"
+    code, stdout, _ = _run(["--max-frames", "5", "--out", str(out), "--no-progress"], capsys)
+    assert code == 0
+    assert f"no trained checkpoint found at {tmp_path / 'missing.pth'}; showing bicubic only" in stdout
+    assert "carphone_pristine | " in stdout and "average" in stdout
+    report = json.loads((out / "bicubic" / "metrics.json").read_text())
+    assert report["dataset"] == "sample" and report["clips"]["carphone_pristine"]["frames"] == 3
+    assert not (out / "lgfn").exists()
+    figure = read_image(out / "side_by_side.png")
+    # Two columns of crops (bicubic, ground truth) beside the whole 176x144 frame enlarged to 288 rows.
+    assert figure.shape[0] > 288 and figure.shape[1] > 352 + 2 * 288
+
+
+@pytest.mark.slow
+def test_sample_run_compares_lgfn_with_bicubic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_checkpoint: Path
+) -> None:
+    monkeypatch.setattr(script, "DEFAULT_CHECKPOINT", tiny_checkpoint)
+    out = tmp_path / "out"
+    code, stdout, _ = _run(["--max-frames", "6", "--out", str(out), "--no-progress"], capsys)
+    assert code == 0
+    header = stdout.splitlines()[0]
+    assert header.split(" | ")[1:] == ["bicubic     ", "lgfn"]  # bicubic first, then LGFN
+    bicubic = json.loads((out / "bicubic" / "metrics.json").read_text())
+    lgfn = json.loads((out / "lgfn" / "metrics.json").read_text())
+    assert (
+        lgfn["protocol"]["checkpoint"] == str(tiny_checkpoint) and lgfn["protocol"]["padding"] == "new_info"
+    )
+    assert "checkpoint" not in bicubic["protocol"]
+    row = next(line for line in stdout.splitlines() if line.startswith("carphone_pristine"))
+    expected = [
+        f"{r['clips']['carphone_pristine']['psnr']:.2f}/{r['clips']['carphone_pristine']['ssim']:.4f}"
+        for r in (bicubic, lgfn)
+    ]
+    assert [cell.strip() for cell in row.split("|")[1:]] == expected
+    figure = read_image(out / "side_by_side.png")
+    assert figure.shape[1] > 352 + 3 * 288  # whole frame + bicubic, LGFN and ground-truth crops
+
+
+@pytest.mark.slow
+def test_benchmark_run_with_checkpoint_and_options(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_checkpoint: Path
+) -> None:
+    out = tmp_path / "out"
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--ckpt", str(tiny_checkpoint)]
+    argv += ["--clips", "beta", "--padding", "reflection", "--score-all-frames", "--save-images"]
+    argv += ["--device", "cpu", "--out", str(out), "--no-progress"]
+    code, stdout, _ = _run(argv, capsys)
+    assert code == 0, stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert list(report["clips"]) == ["beta"] and report["clips"]["beta"]["frames"] == 4
+    assert report["protocol"]["padding"] == "reflection" and report["protocol"]["scored_frames"] == "all"
+    assert sorted(p.name for p in (out / "images" / "beta").iterdir()) == [f"{i:08d}.png" for i in range(4)]
+    assert stdout.splitlines()[1].split("|")[0].strip() == "beta"
+
+
+def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        write_image(tmp_path / "hr" / "clip" / f"{i}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        write_image(tmp_path / "lr" / "clip" / f"{i}.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    argv = ["--dataset", "folder", "--data-root", str(tmp_path / "hr"), "--lr-root", str(tmp_path / "lr")]
+    argv += ["--method", "bicubic", "--rgb", "--crop-border", "2", "--out", str(out), "--no-progress"]
+    code, _, _ = _run(argv, capsys)
+    assert code == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["protocol"]["lr"] == f"read from {tmp_path / 'lr'}"
+    assert report["protocol"]["metric"] == "rgb" and report["protocol"]["crop_border"] == 2
+    assert report["clips"]["clip"]["frames"] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "vid4", "--method", "bicubic"], "--dataset vid4 needs --data-root"),
+        (
+            ["--dataset", "vid4", "--method", "bicubic", "--data-root", "{tmp}/nope"],
+            "vid4 folder not found: ",
+        ),
+        (
+            ["--dataset", "vid4", "--method", "bicubic", "--data-root", "{vid4}", "--clips", "gamma"],
+            "no clip named gamma",
+        ),
+        (["--dataset", "vid4", "--data-root", "{vid4}", "--ckpt", "{tmp}/none.pth"], "none.pth"),
+        (["--dataset", "vid4", "--data-root", "{vid4}", "--ckpt", "{tmp}/junk.pth"], "junk.pth"),
+        (["--dataset", "vid4", "--data-root", "{vid4}", "--ckpt", "{ckpt}", "--scale", "2"], "upscales x4"),
+        (
+            ["--dataset", "vimeo90k", "--method", "bicubic", "--data-root", "{tmp}", "--split-list", "x"],
+            "NAME=FILE",
+        ),
+        (
+            ["--dataset", "spmcs", "--method", "bicubic", "--data-root", "{tmp}", "--lr-root", "{tmp}"],
+            "--lr-from-files",
+        ),
+        (["--method", "bicubic", "--ckpt", "{ckpt}"], "takes no --ckpt"),
+        (["--max-frames", "0"], "--max-frames must be at least 1"),
+    ],
+)
+def test_bad_arguments_give_one_error_line(
+    argv: list[str],
+    message: str,
+    vid4_tree: Path,
+    tmp_path: Path,
+    tiny_checkpoint: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    argv = [a.format(tmp=tmp_path, vid4=vid4_tree, ckpt=tiny_checkpoint) for a in argv]
+    code, _, stderr = _run([*argv, "--no-progress", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+
+
+def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A truncated frame (through the real command line) and a grey frame: one error line, exit 2."""
+    frame = vid4_tree / "GT" / "beta" / "00000002.png"
+    data = frame.read_bytes()
+    frame.write_bytes(data[: len(data) // 2])
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--method", "bicubic", "--no-progress"]
+    argv += ["--out", str(tmp_path / "out")]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "test.py"), *argv], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"error: {frame}: corrupt or truncated image file (image file is truncated)"
+    )
+    assert "Traceback" not in result.stderr
+
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
+    code, _, stderr = _run([*argv, "--clips", "beta"], capsys)
+    assert code == 2
+    assert stderr.strip() == f"error: {frame}: expected a 3-channel RGB image, got grey-scale"
+
+
+def test_missing_data_root_via_subprocess(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(REPO / "test.py"),
+        "--dataset",
+        "spmcs",
+        "--data-root",
+        str(tmp_path / "x"),
+    ]
+    result = subprocess.run([*command, "--method", "bicubic"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: spmcs folder not found: {tmp_path / 'x'} is not a folder"
+    assert result.stdout == ""
