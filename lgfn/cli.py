@@ -15,6 +15,7 @@ partial output.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import resource
 import sys
@@ -31,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
 from lgfn.console import run_main, setup_logging
-from lgfn.data.video import DEFAULT_CRF, DEFAULT_FOLDER_FPS, FrameSink, FrameSource, open_sink, open_source
+from lgfn.data.video import DEFAULT_CRF, DEFAULT_FOLDER_FPS, FrameSink, open_sink, open_source
 from lgfn.data.windows import PADDING_MODES
 from lgfn.errors import ConfigError, LGFNError
 
@@ -343,13 +344,6 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
     )
 
 
-def _frames(source: FrameSource, max_frames: int | None) -> Iterator[np.ndarray]:
-    for index, frame in enumerate(source):
-        if max_frames is not None and index >= max_frames:
-            return
-        yield frame
-
-
 def _peak_memory(device_type: str) -> str:
     # ru_maxrss is in KiB on Linux and in bytes on macOS.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**30 if sys.platform == "darwin" else 2**20)
@@ -385,7 +379,7 @@ def upscale(args: argparse.Namespace) -> int:
             total=total, unit="frame", desc="upscale", disable=args.no_progress, dynamic_ncols=True
         ) as bar:
             report = upscale_stream(
-                _frames(source, args.max_frames),
+                itertools.islice(source, args.max_frames),  # stops without decoding one frame more
                 upscaler,
                 sink,
                 reference=args.reference,

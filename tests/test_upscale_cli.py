@@ -243,6 +243,7 @@ def test_existing_output_refused_unless_overwrite(tmp_path, capsys):
         (["--tile", "8", "--tile-overlap", "8"], "--tile-overlap (8) must be smaller than --tile (8)"),
         (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
         (["--scale", "2"], "--scale 2 does not match the checkpoint"),
+        (["--ckpt", "nowhere.pth"], "checkpoint nowhere.pth does not exist"),
     ],
 )
 def test_bad_option_values(tmp_path, tiny_ckpt, capsys, options, message):
