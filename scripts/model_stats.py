@@ -1,0 +1,84 @@
+"""Print LGFN's parameters and multiply-accumulates per output frame, by component.
+
+python scripts/model_stats.py                        # the paper's model, 180x144 LR frames
+python scripts/model_stats.py --lr-size 36x44 --set num_features=32 num_rcab=5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+import yaml
+
+from lgfn.console import run_main
+from lgfn.errors import ConfigError
+from lgfn.models import LGFN, LGFNConfig
+from lgfn.stats import count_macs, count_parameters
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"HxW"`` -> ``(h, w)``."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 144x180, got {text!r}") from None
+    return h, w
+
+
+def parse_overrides(items: list[str]) -> dict:
+    known = {f.name for f in fields(LGFNConfig)}
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}"
+            )
+        values[key] = yaml.safe_load(value)
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--lr-size", type=parse_size, default=(144, 180), help="LR frame HxW (default 144x180)"
+    )
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=7)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other LGFNConfig fields")
+    args = parser.parse_args(argv)
+    try:
+        config = LGFNConfig(scale=args.scale, num_frames=args.frames, **parse_overrides(args.set))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    model = LGFN.from_config(config).eval()
+    h, w = args.lr_size
+    params = count_parameters(model)
+    macs = count_macs(model, h, w)
+    pixels = h * w
+
+    print(f"LGFN x{config.scale}, {config.num_frames} frames, {config.num_features} features; LR {w}x{h} -> "
+          f"{w * config.scale}x{h * config.scale}, per output frame")  # fmt: skip
+
+    def row(name: str, n_params: int | None, n_macs: int) -> None:
+        shown = f"{n_params:,}" if n_params is not None else ""
+        print(f"{name:<22}{shown:>12}{n_macs / 1e9:>12.2f}{n_macs / pixels / 1e6:>13.2f}M")
+
+    print(f"{'component':<22}{'params':>12}{'GMACs':>12}{'MACs/LR px':>14}")
+    for name, n_params in params.items():
+        if name != "total":
+            row(name, n_params, macs.conv.get(name, 0))
+    row("total (convolutions)", params["total"], macs.conv_total)
+    row("deformable conv sums", None, macs.deform)
+    row("deformable sampling", None, macs.sampling)
+    everything = macs.conv_total + macs.deform + macs.sampling
+    print(f"all: {everything / 1e9:.2f} GMACs = {2 * everything / 1e12:.3f} TFLOP per output frame")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
