@@ -203,6 +203,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
     if args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    path = sample_clip_path(args.sample_clip)
     checkpoint = find_checkpoint(args)
     if args.method is None and checkpoint is None:
         print(f"no trained checkpoint found at {DEFAULT_CHECKPOINT}; showing bicubic only")
@@ -216,7 +217,6 @@ def run_sample(args: argparse.Namespace) -> int:
     # Bicubic first, as in the paper's tables.
     upscalers = {"bicubic": BicubicUpscaler(scale), **upscalers}
 
-    path = sample_clip_path(args.sample_clip)
     frames = read_video_frames(path, max_frames=args.max_frames)
     logger.info(
         "sample clip %s: %d frames of %dx%d", path, len(frames), frames[0].shape[1], frames[0].shape[0]
