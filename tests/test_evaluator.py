@@ -167,6 +167,12 @@ def test_vimeo_splits(tmp_path: Path) -> None:
     table = format_table([report])
     assert "slow" in table.splitlines()[-3] and table.splitlines()[-1].startswith("average")
 
+    # Only one septuplet evaluated: the fast split has none of its clips, and says so with nulls.
+    one = evaluate(Vimeo90KTestDataset(root, clips=["00001/0001"]), BicubicUpscaler(4), progress=False)
+    assert one["splits"]["fast"] == {"psnr": None, "ssim": None, "clips": 0}
+    assert one["splits"]["slow"]["psnr"] == pytest.approx(one["average"]["psnr"])
+    assert format_table([one]).splitlines()[-2].split("|")[1].strip() == "-"
+
 
 def test_errors(tmp_path: Path) -> None:
     dataset = FramesDataset({"c": _frames(3, 16, 16, seed=0)})

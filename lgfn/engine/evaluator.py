@@ -18,7 +18,7 @@ Files written when ``out_dir`` is given:
 
   plus, for datasets with named subsets (Vimeo-90K-T's slow / medium / fast lists), a top-level
   ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
-  evaluated clips of each subset;
+  evaluated clips of each subset (``null`` scores when none of its clips was evaluated);
 - ``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame;
 - with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``.
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,8 +61,9 @@ class Upscaler(Protocol):
     ) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else math.nan
+def _mean(values: Sequence[float]) -> float | None:
+    # None (JSON null) rather than NaN for an empty set: a split none of whose clips was evaluated.
+    return float(np.mean(values)) if len(values) else None
 
 
 def evaluate(
@@ -151,9 +151,7 @@ def evaluate(
             if produced != scored:
                 raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
             clip_results[key] = {"psnr": _mean(psnrs), "ssim": _mean(ssims), "frames": len(scored)}
-            logger.debug(
-                "%s: %.2f/%.4f over %d frames", key, clip_results[key]["psnr"], _mean(ssims), len(scored)
-            )
+            logger.debug("%s: %s over %d frames", key, format_score(_mean(psnrs), _mean(ssims)), len(scored))
 
     report: dict[str, Any] = {
         "dataset": dataset.name,
@@ -273,8 +271,10 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[
             writer.writerow({**row, "psnr": f"{row['psnr']:.6f}", "ssim": f"{row['ssim']:.6f}"})
 
 
-def format_score(psnr: float, ssim: float) -> str:
-    """``PSNR/SSIM`` as the paper prints them: ``20.39/0.5720``."""
+def format_score(psnr: float | None, ssim: float | None) -> str:
+    """``PSNR/SSIM`` as the paper prints them: ``20.39/0.5720`` (``-`` when there is no score)."""
+    if psnr is None or ssim is None:
+        return "-"
     return f"{psnr:.2f}/{ssim:.4f}"
 
 
