@@ -251,7 +251,13 @@ def run_sample(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if args.crop_border < 0:
+        raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
     if args.dataset == "sample":
+        if args.data_root is not None:
+            raise ConfigError(
+                "--data-root needs --dataset vid4, spmcs, vimeo90k or folder (default: the sample)"
+            )
         return run_sample(args)
 
     method = args.method or "lgfn"

@@ -152,6 +152,8 @@ def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.
         ),
         (["--method", "bicubic", "--ckpt", "{ckpt}"], "takes no --ckpt"),
         (["--max-frames", "0"], "--max-frames must be at least 1"),
+        (["--data-root", "{vid4}"], "--data-root needs --dataset"),
+        (["--crop-border", "-1"], "--crop-border must be 0 or more"),
     ],
 )
 def test_bad_arguments_give_one_error_line(
