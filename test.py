@@ -54,14 +54,18 @@ MAX_TABLE_CLIPS = 50
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Evaluate LGFN or bicubic on Vid4, SPMCS, Vimeo-90K-T, your clips or the bundled sample.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS, default="sample", help="what to evaluate on")
+    data.add_argument(
+        "--dataset", choices=DATASETS, default="sample", help="what to evaluate on (default: %(default)s)"
+    )
     data.add_argument("--data-root", type=Path, help="dataset folder (layouts in data/README.md)")
     data.add_argument("--clips", nargs="+", metavar="NAME", help="evaluate only these clips")
     data.add_argument(
-        "--degradation", choices=("bi", "bd"), default="bi", help="how LR frames are made from GT"
+        "--degradation",
+        choices=("bi", "bd"),
+        default="bi",
+        help="how LR frames are made from GT (default: %(default)s)",
     )
     data.add_argument("--lr-root", type=Path, help="read LR frames from this folder (vid4, folder, vimeo90k)")
     data.add_argument(
@@ -80,28 +84,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="vimeo90k: also average over the septuplets of FILE, reported as NAME (repeatable; default: "
         "slow/medium/fast_testset.txt beside the test list)",
     )
-    data.add_argument("--max-frames", type=int, default=32, help="sample: frames read from the clip")
-    data.add_argument("--sample-clip", default="carphone_pristine", help="sample: which bundled clip")
+    data.add_argument(
+        "--max-frames", type=int, default=32, help="sample: frames read from the clip (default: %(default)s)"
+    )
+    data.add_argument(
+        "--sample-clip", default="carphone_pristine", help="sample: which bundled clip (default: %(default)s)"
+    )
 
     method = parser.add_argument_group("method")
     method.add_argument(
         "--ckpt", type=Path, help=f"LGFN checkpoint (default {DEFAULT_CHECKPOINT} if present)"
     )
-    method.add_argument("--method", choices=("lgfn", "bicubic"), help="bicubic: the baseline, no checkpoint")
+    method.add_argument(
+        "--method",
+        choices=("lgfn", "bicubic"),
+        help="lgfn (needs a checkpoint) or bicubic; default lgfn, and for the sample both",
+    )
     method.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
-    method.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
-    method.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
-    method.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    method.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: %(default)s)")
+    method.add_argument(
+        "--precision", choices=sorted(PRECISIONS), default="fp32", help="default: %(default)s"
+    )
+    method.add_argument(
+        "--batch", type=int, default=1, help="windows per forward pass (default: %(default)s)"
+    )
     method.add_argument("--tile", type=int, default=0, help="LR tile size in pixels (0: whole frames)")
-    method.add_argument("--tile-overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles")
-    method.add_argument("--padding", choices=PADDING_MODES, default="new_info", help="temporal edge padding")
+    method.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=16,
+        help="LR pixels shared by neighbouring tiles (default: %(default)s)",
+    )
+    method.add_argument(
+        "--padding",
+        choices=PADDING_MODES,
+        default="new_info",
+        help="temporal edge padding (default: %(default)s)",
+    )
     method.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/transposes")
 
     scoring = parser.add_argument_group("scoring and output")
     scoring.add_argument(
         "--score-all-frames", action="store_true", help="score every frame (default: not the first and last)"
     )
-    scoring.add_argument("--crop-border", type=int, default=0, help="pixels ignored at each side")
+    scoring.add_argument(
+        "--crop-border", type=int, default=0, help="pixels ignored at each side (default: %(default)s)"
+    )
     scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
