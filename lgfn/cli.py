@@ -191,7 +191,9 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "Short clips: a clip with fewer frames than the model's window (7 for the released "
             "model) is accepted; the window is filled with repeated frames, which restores less "
             "detail. Odd output sizes: H.264 needs an even width and height, so such frames are "
-            "padded by one repeated row/column in a video output (a PNG folder keeps the exact size)."
+            "padded by one repeated row/column in a video output (a PNG folder keeps the exact size). "
+            "Only the first video stream is upscaled: audio and subtitles are not copied, and a "
+            "variable-frame-rate input is written at its average frame rate."
         ),
     )
     parser.add_argument("input", metavar="INPUT", type=Path, help="video file or folder of frames")

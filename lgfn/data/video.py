@@ -12,6 +12,9 @@ beside the output (``.NAME.partial-XXXX``) that is renamed to the final name onl
 closes after success. On an error or Ctrl-C the temporary output is removed, so the output path
 holds either the complete result or nothing.
 
+Only the first video stream of a file is read (audio and subtitles are ignored); a sink writes frames
+at one constant rate, so a variable-frame-rate input comes out at its average rate.
+
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
 declares none, FFmpeg's default); written videos use BT.601, limited range, and say so in the
 stream's metadata so players convert them back the same way.
