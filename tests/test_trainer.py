@@ -1,0 +1,289 @@
+"""The training engine: exact resume, atomic checkpoints, skipped non-finite steps, the run folder, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import lgfn
+from lgfn.checkpoint import load_checkpoint
+from lgfn.config import ExperimentConfig, config_from_dict, load_config
+from lgfn.console import run_main
+from lgfn.data.io import write_image
+from lgfn.engine import trainer as trainer_module
+from lgfn.engine.trainer import Trainer, capture_rng_states, charbonnier_loss, main, restore_rng_states
+from lgfn.errors import ConfigError
+
+from .conftest import TINY_MODEL
+
+
+def write_clips(root: Path, clips: int = 2, frames: int = 4, size: tuple[int, int] = (32, 32)) -> Path:
+    """Smooth random clips (a little motion between frames) as PNG frame folders."""
+    rng = np.random.default_rng(0)
+    h, w = size
+    for c in range(clips):
+        base = rng.random((h // 4 + 2, w // 4 + 2, 3))
+        big = np.kron(base, np.ones((4, 4, 1)))
+        for f in range(frames):
+            frame = np.roll(big, shift=f, axis=1)[:h, :w]
+            write_image(root / f"clip{c}" / f"{f:04d}.png", (frame * 255).round().astype(np.uint8))
+    return root
+
+
+def tiny_config(data_root: Path, **sections: dict) -> ExperimentConfig:
+    """A tiny 3-frame LGFN on frame folders: 8 samples, global batch 4, 2 iterations per epoch."""
+    raw = {
+        "model": dict(TINY_MODEL, scale=4, num_frames=3),
+        "data": {"type": "frame_folders", "root": str(data_root), "lq_patch": 6, "num_workers": 0},
+        "train": {
+            "device": "cpu",
+            "batch_size": 4,
+            "epochs": 3,
+            "lr": 1e-3,
+            "lr_milestones": [1, 2],
+            "save_every": 1,
+        },
+        "log": {"every": 1, "progress": False, "tensorboard": False},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return config_from_dict(raw)
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    return write_clips(tmp_path / "clips")
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact resume
+
+
+@pytest.mark.slow
+def test_stopping_and_resuming_gives_the_same_weights(clips: Path, tmp_path: Path) -> None:
+    config = tiny_config(clips, train={"epochs": 2})  # 4 iterations, 2 per epoch
+    full = Trainer(config, tmp_path / "full").fit()
+    # Stop after 1 iteration, in the middle of the first epoch, then resume to the end.
+    Trainer(tiny_config(clips, train={"epochs": 2, "iterations": 1}), tmp_path / "split").fit()
+    assert load_checkpoint(tmp_path / "split" / "latest.pth")["iteration"] == 1
+    resumed = Trainer(config, tmp_path / "split", resume=True)
+    resumed.fit()
+    assert resumed.iteration == 4
+    assert_same_weights(weights(full), weights(tmp_path / "split" / "final.pth"))
+    # The uninterrupted run really trained: the weights moved away from the seed's initialisation.
+    torch.manual_seed(0)
+    initial = lgfn.LGFN(scale=4, num_frames=3, **TINY_MODEL).state_dict()
+    assert any(not torch.equal(initial[k], v) for k, v in weights(full).items())
+
+
+def test_schedule_halves_the_lr_at_each_milestone_epoch(clips: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(clips, train={"save_every": 0}), tmp_path / "run")
+    trainer.fit()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lrs = {r["iteration"]: r["lr"] for r in records if r["kind"] == "train"}
+    # 2 iterations per epoch; the lr logged after iteration i is the one for iteration i+1.
+    assert lrs == pytest.approx({1: 1e-3, 2: 5e-4, 3: 5e-4, 4: 2.5e-4, 5: 2.5e-4, 6: 2.5e-4})
+
+
+def test_rng_states_round_trip() -> None:
+    import random
+
+    states = capture_rng_states()
+    expected = (torch.rand(3), np.random.rand(2), random.random())  # noqa: NPY002
+    restore_rng_states(states)
+    again = (torch.rand(3), np.random.rand(2), random.random())  # noqa: NPY002
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
+    assert expected[2] == again[2]
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(
+    clips: Path, tmp_path: Path, monkeypatch
+) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_config(clips, train={"iterations": 1}), run).fit()
+    before = load_checkpoint(run / "latest.pth")
+    trainer = Trainer(tiny_config(clips), run, resume=True)
+    trainer.setup()
+    batch = next(iter(trainer.loader))
+    trainer.train_step(batch)
+    real_save = torch.save
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.seek(0)
+        f.truncate(100)  # a partly written file, then the crash
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save()
+    trainer.close()
+    after = load_checkpoint(run / "latest.pth")
+    assert after["iteration"] == before["iteration"] == 1
+    assert_same_weights(after["state_dict"], before["state_dict"])
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_keep_last_rotates_iteration_checkpoints(clips: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_config(clips, train={"iterations": 4, "keep_last": 2}), run).fit()
+    assert sorted(p.name for p in run.glob("iter_*.pth")) == ["iter_00000003.pth", "iter_00000004.pth"]
+    assert load_checkpoint(run / "iter_00000003.pth")["iteration"] == 3
+
+
+def test_an_existing_run_needs_resume(clips: Path, tmp_path: Path) -> None:
+    Trainer(tiny_config(clips, train={"iterations": 1}), tmp_path / "run").fit()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(tiny_config(clips, train={"iterations": 1}), tmp_path / "run").fit()
+
+
+# ------------------------------------------------------------------------------------------------
+# Non-finite steps
+
+
+def test_a_nan_batch_is_skipped_and_counted(clips: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(clips), tmp_path / "run")
+    trainer.setup()
+    try:
+        batch = next(iter(trainer.loader))
+        bad = dict(batch, lq=batch["lq"].clone())
+        bad["lq"][0, 0, 0, 0, 0] = math.nan
+        before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        loss, applied = trainer.train_step(bad)
+        assert not applied and math.isnan(loss)
+        assert trainer.skipped_steps == 1 and trainer.iteration == 1
+        assert_same_weights(before, trainer.model.state_dict())
+        assert trainer.optimizer.state_dict()["state"] == {}  # Adam never stepped
+        assert all(p.grad is None for p in trainer.model.parameters())
+        loss, applied = trainer.train_step(batch)
+        assert applied and math.isfinite(loss) and trainer.skipped_steps == 1
+        assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    finally:
+        trainer.close()
+
+
+def test_charbonnier_loss_matches_its_definition() -> None:
+    sr = torch.tensor([0.0, 0.5, 1.0])
+    gt = torch.tensor([0.0, 0.2, 0.0])
+    expected = (0.1 + math.sqrt(0.09 + 0.01) + math.sqrt(1 + 0.01)) / 3
+    assert charbonnier_loss(sr, gt, eps=0.1).item() == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# The run folder
+
+
+@pytest.mark.slow
+def test_run_folder_holds_config_revision_metrics_and_loadable_models(clips: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = tiny_config(
+        clips,
+        train={"iterations": 2},
+        val={"dataset": "folder", "root": str(clips), "every": 1},
+        log={"tensorboard": True, "images": 1},
+    )
+    Trainer(config, run).fit()
+    assert load_config(run / "config.yaml").to_dict() == config.to_dict()
+    revision = (run / "git_revision.txt").read_text().strip()
+    assert revision == "unknown" or len(revision) == 40
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["iteration"]) for r in records] == [
+        ("train", 1),
+        ("val", 1),
+        ("train", 2),
+        ("val", 2),
+    ]
+    assert set(records[1]["clips"]) == {"clip0", "clip1"}
+    table = (run / "validation.csv").read_text().splitlines()
+    assert table[0] == "iteration,epoch,psnr,ssim" and len(table) == 3
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    best_iteration = max((r for r in records if r["kind"] == "val"), key=lambda r: r["psnr"])["iteration"]
+    assert load_checkpoint(run / "best.pth")["iteration"] == best_iteration
+    final = lgfn.load_model(run / "final.pth")
+    assert final.num_frames == 3 and not final.training
+    assert_same_weights(final.state_dict(), weights(run / "latest.pth"))
+    lgfn.load_model(run / "best.pth")
+    assert "validation PSNR" in (run / "train.log").read_text()
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_trains_with_overrides(clips: Path, tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    code = run_main(main, ["-c", str(config), "--out", str(tmp_path / "run"), "--set", "train.iterations=1",
+                           "--set", "train.lr=5e-4"])  # fmt: skip
+    assert code == 0
+    saved = load_config(tmp_path / "run" / "config.yaml")
+    assert saved.train.iterations == 1 and saved.train.lr == pytest.approx(5e-4)
+    assert load_checkpoint(tmp_path / "run" / "final.pth")["iteration"] == 1
+
+
+def test_cli_default_run_folder_is_named_after_the_config(clips: Path, tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "my_experiment.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    monkeypatch.chdir(tmp_path)
+    assert run_main(main, ["-c", str(config), "--set", "train.iterations=1"]) == 0
+    assert (tmp_path / "runs" / "my_experiment" / "final.pth").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"train": {"lrr": 1}}, "unknown key train.lrr"),
+        ({"data": {"root": "/nonexistent/clips"}}, "training data folder not found: /nonexistent/clips"),
+        ({"data": {"type": "vimeo90k", "root": ""}}, "data.root"),
+    ],
+)
+def test_cli_user_errors_are_one_line_and_exit_2(
+    clips: Path, tmp_path: Path, capsys, change, message
+) -> None:
+    raw = tiny_config(clips).to_dict()
+    for section, values in change.items():
+        raw[section].update(values)
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert run_main(main, ["-c", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    if "lrr" in message:
+        assert str(config) in err
+
+
+def test_cli_missing_config_exits_2(tmp_path: Path, capsys) -> None:
+    assert run_main(main, ["-c", str(tmp_path / "absent.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_trainer_module_builds_each_data_type(clips: Path, tmp_path: Path) -> None:
+    vimeo = tiny_config(clips, data={"type": "vimeo90k", "root": str(tmp_path / "v")})
+    assert type(trainer_module.build_train_dataset(vimeo, tmp_path)).__name__ == "Vimeo90KDataset"
+    videos = tiny_config(clips, data={"type": "video_files", "videos": ["sample:bikes"]})
+    assert type(trainer_module.build_train_dataset(videos, tmp_path)).__name__ == "VideoFileDataset"
+    with pytest.raises(ConfigError, match="data.videos"):
+        trainer_module.build_train_dataset(tiny_config(clips, data={"type": "video_files"}), tmp_path)
+    assert trainer_module.build_val_dataset(tiny_config(clips)) is None
+    with pytest.raises(ConfigError, match="val.root"):
+        trainer_module.build_val_dataset(tiny_config(clips, val={"dataset": "vid4"}))
