@@ -396,8 +396,9 @@ def upscale(args: argparse.Namespace) -> int:
         )
     (iw, ih), (ow, oh) = report.input_size, report.output_size
     logger.info(
-        "upscaled %d frames %dx%d -> %dx%d in %.1f s (%.2f frames/s), %s; wrote %s",
+        "upscaled %d frames %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
         report.frames, iw, ih, ow, oh, report.seconds, report.frames_per_second,
+        report.seconds / max(report.frames, 1),
         _peak_memory(device_type), args.output,
     )  # fmt: skip
     if args.reference:
