@@ -200,7 +200,7 @@ def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
         try:
             with Image.open(frame_path) as image:
                 size = image.size
-        except OSError:
+        except (OSError, SyntaxError, ValueError):  # what Pillow raises for a damaged header
             continue  # unreadable: read_image reports it, with its reason, when the frame is reached
         if size != (w, h):
             raise InputDataError(
