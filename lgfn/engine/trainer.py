@@ -254,9 +254,25 @@ class Trainer:
     # -- set-up ----------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Build the process group, model, optimiser, schedule, data and run folder; load a resume."""
+        """Build the process group, run folder, data, model, optimiser and schedule; load a resume."""
         if self._ready:
             return
+        self.setup_process()
+        if self.dist.is_main:
+            self._prepare_run_dir()
+        distributed.barrier(self.dist)
+        self._setup_data()
+        self.setup_model(self.iterations_per_epoch)
+        self._ready = True
+        logger.info(
+            "training %s: %d samples, global batch %d over %d process(es), %d iterations per epoch, "
+            "%d iterations in all, device %s, precision %s",
+            self.config.name, len(self.dataset), self.global_batch, self.dist.world_size,
+            self.iterations_per_epoch, self.total_iterations, self.device, self.config.train.precision,
+        )  # fmt: skip
+
+    def setup_process(self) -> None:
+        """Join the process group (under torchrun), pick the device, threads, global batch and lr."""
         cfg = self.config.train
         wanted = (
             "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
@@ -270,7 +286,6 @@ class Trainer:
         if self.device.type == "cuda":
             # Fixed patch sizes: let cuDNN pick the fastest convolution algorithms once.
             torch.backends.cudnn.benchmark = True
-
         world = self.dist.world_size
         self.global_batch = cfg.batch_size * world if cfg.batch_per_gpu else cfg.batch_size
         if self.global_batch % world:
@@ -279,10 +294,8 @@ class Trainer:
             )
         self.lr = cfg.lr * world if (cfg.batch_per_gpu and cfg.scale_lr) else cfg.lr
 
-        if self.dist.is_main:
-            self._prepare_run_dir()
-        distributed.barrier(self.dist)
-
+    def _setup_data(self) -> None:
+        cfg = self.config.train
         self.dataset = build_train_dataset(self.config, self.run_dir / "lq_cache")
         self.dataset.prepare()
         if len(self.dataset) < self.global_batch:
@@ -291,7 +304,7 @@ class Trainer:
                 f"({self.global_batch})"
             )
         self.sampler = distributed.ShardedEpochSampler(
-            len(self.dataset), self.global_batch, self.dist.rank, world, cfg.seed
+            len(self.dataset), self.global_batch, self.dist.rank, self.dist.world_size, cfg.seed
         )
         self.iterations_per_epoch = self.sampler.batches_per_epoch
         self.total_iterations = cfg.iterations or cfg.epochs * self.iterations_per_epoch
@@ -307,6 +320,14 @@ class Trainer:
         )
         self.val_dataset = build_val_dataset(self.config) if self.dist.is_main else None
 
+    def setup_model(self, iterations_per_epoch: int) -> None:
+        """Build the model, optimiser, schedule and gradient scaler; resume; wrap in DDP.
+
+        Args:
+            iterations_per_epoch: converts the schedule's epochs to iterations.
+        """
+        cfg = self.config.train
+        self.iterations_per_epoch = iterations_per_epoch
         # Every process builds the same initial weights from the seed (DDP also broadcasts rank 0's).
         torch.manual_seed(cfg.seed)
         self.model = LGFN.from_config(self.config.model).to(self.device)
@@ -317,7 +338,7 @@ class Trainer:
             eps=cfg.eps,
             weight_decay=cfg.weight_decay,
         )
-        milestones = [epoch * self.iterations_per_epoch for epoch in cfg.lr_milestones]
+        milestones = [epoch * iterations_per_epoch for epoch in cfg.lr_milestones]
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=cfg.lr_gamma)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
         if self.resume:
@@ -326,13 +347,6 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self._ready = True
-        logger.info(
-            "training %s: %d samples, global batch %d over %d process(es), %d iterations per epoch, "
-            "%d iterations in all, device %s, precision %s",
-            self.config.name, len(self.dataset), self.global_batch, world, self.iterations_per_epoch,
-            self.total_iterations, self.device, cfg.precision,
-        )  # fmt: skip
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -520,27 +534,31 @@ class Trainer:
             disable=not (main and log_cfg.progress),
             desc=self.config.name,
         )
-        window_loss, window_count, window_start = 0.0, 0, time.perf_counter()
+        # The loss and speed logged every log.every iterations are over the iterations since the last log.
+        window_loss, window_applied, window_iterations, window_start = 0.0, 0, 0, time.perf_counter()
         with bar, logging_redirect_tqdm():
             while self.iteration < self.total_iterations:
                 self.sampler.set_epoch(self.epoch, self.iteration % self.iterations_per_epoch)
                 for batch in self.loader:
                     loss, applied = self.train_step(batch)
-                    if applied:
-                        window_loss, window_count = window_loss + loss, window_count + 1
+                    window_iterations += 1
                     bar.update(1)
                     if applied:
+                        window_loss, window_applied = window_loss + loss, window_applied + 1
                         bar.set_postfix(
                             loss=f"{loss:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}", refresh=False
                         )
                     if self.iteration % log_cfg.every == 0:
                         seconds = time.perf_counter() - window_start
-                        self._log_training(window_loss / max(window_count, 1), log_cfg.every / seconds)
-                        window_loss, window_count, window_start = 0.0, 0, time.perf_counter()
+                        mean = window_loss / window_applied if window_applied else None
+                        self._log_training(mean, window_iterations / seconds)
+                        window_loss, window_applied, window_iterations = 0.0, 0, 0
+                        window_start = time.perf_counter()
                     done = self.iteration >= self.total_iterations
                     if done or (self.config.val.every and self.iteration % self.config.val.every == 0):
+                        paused = time.perf_counter()
                         self.validate()
-                        window_start = time.perf_counter()
+                        window_start += time.perf_counter() - paused  # speed counts training only
                     if done or (cfg.save_every and self.iteration % cfg.save_every == 0):
                         self.save()
                     if done:
@@ -563,7 +581,8 @@ class Trainer:
 
     # -- logging, validation, checkpoints --------------------------------------------------------
 
-    def _log_training(self, loss: float, speed: float) -> None:
+    def _log_training(self, loss: float | None, speed: float) -> None:
+        """Log the mean loss of the applied steps (``None`` if all were skipped) and iterations/s."""
         if not self.dist.is_main:
             return
         lr = self.scheduler.get_last_lr()[0]
@@ -578,9 +597,11 @@ class Trainer:
         }
         _append_jsonl(self.run_dir / "metrics.jsonl", record)
         if self._writer is not None:
-            self._writer.add_scalar("train/loss", loss, self.iteration)
+            if loss is not None:
+                self._writer.add_scalar("train/loss", loss, self.iteration)
             self._writer.add_scalar("train/lr", lr, self.iteration)
             self._writer.add_scalar("train/it_per_s", speed, self.iteration)
+            self._writer.add_scalar("train/epoch", self.epoch, self.iteration)
             self._writer.add_scalar("train/skipped_steps", self.skipped_steps, self.iteration)
 
     def validate(self) -> dict[str, Any] | None:
