@@ -82,10 +82,16 @@ def test_stopping_and_resuming_gives_the_same_weights(clips: Path, tmp_path: Pat
     # Stop after 1 iteration, in the middle of the first epoch, then resume to the end.
     Trainer(tiny_config(clips, train={"epochs": 2, "iterations": 1}), tmp_path / "split").fit()
     assert load_checkpoint(tmp_path / "split" / "latest.pth")["iteration"] == 1
+    # What a run killed after its last checkpoint leaves behind: later records, a cut-off line.
+    with (tmp_path / "split" / "metrics.jsonl").open("a") as f:
+        f.write('{"kind": "train", "iteration": 2, "loss": 9.9}\n{"kind": "tra')
     resumed = Trainer(config, tmp_path / "split", resume=True)
     resumed.fit()
     assert resumed.iteration == 4
     assert_same_weights(weights(full), weights(tmp_path / "split" / "final.pth"))
+    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+    assert 9.9 not in [json.loads(line)["loss"] for line in lines]
     # The uninterrupted run really trained: the weights moved away from the seed's initialisation.
     torch.manual_seed(0)
     initial = lgfn.LGFN(scale=4, num_frames=3, **TINY_MODEL).state_dict()

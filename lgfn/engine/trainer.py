@@ -279,8 +279,9 @@ class Trainer:
         )
         self.dist = distributed.init_distributed(wanted)
         self.device = resolve_train_device(cfg.device, self.dist.local_rank)
-        if cfg.precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError("train.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+        for key, precision in (("train", cfg.precision), ("val", self.config.val.precision)):
+            if precision == "fp16" and self.device.type != "cuda":
+                raise ConfigError(f"{key}.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         if self.device.type == "cuda":
@@ -403,7 +404,7 @@ class Trainer:
 
     @property
     def epoch(self) -> int:
-        """The epoch the next iteration belongs to (0-based)."""
+        """Epochs completed so far, i.e. the 0-based epoch of the next iteration."""
         return self.iteration // self.iterations_per_epoch
 
     def loss_function(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -524,8 +525,9 @@ class Trainer:
         if main and log_cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a resumed run is about to write again.
-            self._writer = SummaryWriter(self.run_dir / "tensorboard", purge_step=self.iteration or None)
+            # purge_step drops the events an interrupted run wrote after its last checkpoint.
+            purge = self.iteration + 1 if self.iteration else None
+            self._writer = SummaryWriter(self.run_dir / "tensorboard", purge_step=purge)
         bar = tqdm(
             total=self.total_iterations,
             initial=self.iteration,
@@ -737,8 +739,13 @@ def _truncate_metrics(run_dir: Path, iteration: int) -> None:
     """Drop records after ``iteration`` that an interrupted run wrote past its last checkpoint."""
     jsonl = run_dir / "metrics.jsonl"
     if jsonl.exists():
-        lines = [line for line in jsonl.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line)["iteration"] <= iteration]
+        kept = []
+        for line in jsonl.read_text().splitlines():
+            try:
+                if json.loads(line)["iteration"] <= iteration:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by the interruption
         jsonl.write_text("".join(line + "\n" for line in kept))
     table = run_dir / "validation.csv"
     if table.exists():
