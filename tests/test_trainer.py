@@ -236,6 +236,7 @@ def test_run_folder_holds_config_revision_metrics_and_loadable_models(clips: Pat
 # Command line
 
 
+@pytest.mark.slow
 def test_cli_trains_with_overrides(clips: Path, tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
@@ -247,6 +248,7 @@ def test_cli_trains_with_overrides(clips: Path, tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "run" / "final.pth")["iteration"] == 1
 
 
+@pytest.mark.slow
 def test_cli_default_run_folder_is_named_after_the_config(clips: Path, tmp_path: Path, monkeypatch) -> None:
     config = tmp_path / "my_experiment.yaml"
     config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
@@ -293,3 +295,16 @@ def test_trainer_module_builds_each_data_type(clips: Path, tmp_path: Path) -> No
     assert trainer_module.build_val_dataset(tiny_config(clips)) is None
     with pytest.raises(ConfigError, match="val.root"):
         trainer_module.build_val_dataset(tiny_config(clips, val={"dataset": "vid4"}))
+
+
+@pytest.mark.slow
+def test_a_bad_frame_read_in_a_loader_worker_is_one_line(clips: Path, tmp_path: Path, capsys) -> None:
+    (clips / "clip1" / "0002.png").write_bytes(b"not a png")
+    raw = tiny_config(clips, data={"num_workers": 1}).to_dict()
+    config = tmp_path / "bad_frame.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert run_main(main, ["-c", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "0002.png" in line

@@ -49,7 +49,7 @@ import shutil
 import subprocess
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ from lgfn.data.train_datasets import (
 from lgfn.data.video import read_video_frames
 from lgfn.engine import distributed
 from lgfn.engine.evaluator import evaluate
-from lgfn.errors import CheckpointError, ConfigError
+from lgfn.errors import CheckpointError, ConfigError, LGFNError
 from lgfn.inference import VideoSuperResolver
 from lgfn.models.lgfn import LGFN
 
@@ -541,7 +541,7 @@ class Trainer:
         with bar, logging_redirect_tqdm():
             while self.iteration < self.total_iterations:
                 self.sampler.set_epoch(self.epoch, self.iteration % self.iterations_per_epoch)
-                for batch in self.loader:
+                for batch in self._batches():
                     loss, applied = self.train_step(batch)
                     window_iterations += 1
                     bar.update(1)
@@ -580,6 +580,18 @@ class Trainer:
                 self.iteration, self.skipped_steps, self.run_dir / FINAL,
             )  # fmt: skip
         distributed.barrier(self.dist)
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """The loader's batches; a user error raised in a loader worker keeps its one-line message."""
+        iterator = iter(self.loader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except LGFNError as exc:
+                raise type(exc)(_worker_error_message(exc)) from None
+            yield batch
 
     # -- logging, validation, checkpoints --------------------------------------------------------
 
@@ -699,6 +711,16 @@ class Trainer:
             self._log_handler = None
         if hasattr(self, "dist"):
             distributed.shutdown(self.dist)
+
+
+def _worker_error_message(exc: LGFNError) -> str:
+    """The original message of an error that a DataLoader worker re-raised with its traceback."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    return last[len(prefix) :] if last.startswith(prefix) else last
 
 
 def _side_by_side(sr: np.ndarray, gt: np.ndarray) -> np.ndarray:
