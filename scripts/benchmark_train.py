@@ -3,7 +3,8 @@
 Runs the trainer's own optimisation step (:meth:`lgfn.engine.trainer.Trainer.train_step`: forward,
 L1 loss, backward, gradient norm, Adam) on random batches of the paper's shape, by default the full
 network, batch 8, 7 LR frames of 48x48 (HR 192x192), and prints iterations per second, the time of
-one epoch of Vimeo-90K (8,076 iterations) and of the whole schedule, and the peak memory.
+one epoch of Vimeo-90K (64,612 septuplets: 8,076 iterations of 8) and of the whole schedule, and
+the peak memory.
 
     python scripts/benchmark_train.py                          # CPU if no GPU: 1 warm-up + 2 timed
     python scripts/benchmark_train.py --device cuda --iterations 20 --precision bf16
@@ -32,8 +33,8 @@ from lgfn.models import LGFN
 from lgfn.stats import count_macs
 
 REPO = Path(__file__).resolve().parents[1]
-#: Vimeo-90K's training list divided by the paper's batch.
-VIMEO_ITERATIONS_PER_EPOCH = 64612 // 8
+#: Septuplets in Vimeo-90K's training list (one epoch).
+VIMEO_TRAIN_SAMPLES = 64612
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = load_config(args.config, overrides)
     trainer = Trainer(config, run_dir=Path("unused"))
     trainer.setup_process()
-    trainer.setup_model(iterations_per_epoch=VIMEO_ITERATIONS_PER_EPOCH)
+    iterations_per_epoch = VIMEO_TRAIN_SAMPLES // trainer.global_batch
+    trainer.setup_model(iterations_per_epoch)
     device = trainer.device
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
@@ -110,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Training is about three forward passes (forward, and backward for inputs and weights).
         "training_tflop_per_second": 3 * forward_flop / seconds / 1e12,
         "peak_memory_mib": peak_memory_mib(device),
-        "vimeo_epoch_hours": seconds * VIMEO_ITERATIONS_PER_EPOCH / 3600,
-        "paper_schedule_days": seconds * VIMEO_ITERATIONS_PER_EPOCH * config.train.epochs / 86400,
+        "vimeo_epoch_hours": seconds * iterations_per_epoch / 3600,
+        "paper_schedule_days": seconds * iterations_per_epoch * config.train.epochs / 86400,
         "timed_iterations": iterations,
         "skipped_steps": trainer.skipped_steps,
     }

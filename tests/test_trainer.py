@@ -181,8 +181,22 @@ def test_a_nan_batch_is_skipped_and_counted(clips: Path, tmp_path: Path) -> None
         assert_same_weights(before, trainer.model.state_dict())
         assert trainer.optimizer.state_dict()["state"] == {}  # Adam never stepped
         assert all(p.grad is None for p in trainer.model.parameters())
+        # A finite batch whose loss is NaN, then one whose loss is finite but whose gradient is not
+        # (sqrt has an infinite slope at 0).
+        losses = [
+            lambda sr, gt: (sr - gt).abs().mean() * math.nan,
+            lambda sr, gt: torch.sqrt((sr - sr.detach()).abs().sum()),
+        ]
+        for number, loss_function in enumerate(losses, start=2):
+            trainer.loss_function = loss_function
+            loss, applied = trainer.train_step(batch)
+            assert not applied and trainer.skipped_steps == number and trainer.iteration == number
+            assert_same_weights(before, trainer.model.state_dict())
+            assert trainer.optimizer.state_dict()["state"] == {}
+        assert loss == 0.0  # the last loss itself was finite
+        del trainer.loss_function
         loss, applied = trainer.train_step(batch)
-        assert applied and math.isfinite(loss) and trainer.skipped_steps == 1
+        assert applied and math.isfinite(loss) and trainer.skipped_steps == 3
         assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
     finally:
         trainer.close()
