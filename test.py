@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="temporal edge padding (default: %(default)s)",
     )
     method.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/transposes")
+    method.add_argument(
+        "--plain",
+        action="store_true",
+        help="the reference path: model(window) for every window, no feature reuse or channels-last",
+    )
+    method.add_argument("--compile", action="store_true", help="run the network through torch.compile")
 
     scoring = parser.add_argument_group("scoring and output")
     scoring.add_argument(
@@ -211,6 +217,9 @@ def build_resolver(args: argparse.Namespace, checkpoint: Path) -> VideoSuperReso
         tile=args.tile,
         tile_overlap=args.tile_overlap,
         self_ensemble=args.self_ensemble,
+        reuse_features=not args.plain,
+        channels_last=not args.plain,
+        compile=args.compile,
     )
 
 

@@ -238,6 +238,12 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
         "--batch", type=_int_at_least(1), default=1, help="windows per forward pass [%(default)s]"
     )
     parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="the reference path: model(window) for every window, no feature reuse or channels-last",
+    )
+    parser.add_argument("--compile", action="store_true", help="run the network through torch.compile")
+    parser.add_argument(
         "--tile",
         type=_int_at_least(0),
         default=0,
@@ -343,6 +349,9 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
         padding=args.padding,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        reuse_features=not args.plain,
+        channels_last=not args.plain,
+        compile=args.compile,
     )
 
 

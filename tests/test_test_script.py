@@ -111,6 +111,22 @@ def test_benchmark_run_with_checkpoint_and_options(
     assert stdout.splitlines()[1].split("|")[0].strip() == "beta"
 
 
+@pytest.mark.slow
+def test_plain_reference_path_scores_like_the_default_path(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_checkpoint: Path
+) -> None:
+    scores = {}
+    for extra in ([], ["--plain"]):
+        out = tmp_path / ("plain" if extra else "default")
+        argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--ckpt", str(tiny_checkpoint)]
+        argv += ["--device", "cpu", "--out", str(out), "--no-progress", *extra]
+        code, stdout, _ = _run(argv, capsys)
+        assert code == 0, stdout
+        scores[bool(extra)] = json.loads((out / "metrics.json").read_text())["average"]
+    assert abs(scores[True]["psnr"] - scores[False]["psnr"]) < 1e-3
+    assert abs(scores[True]["ssim"] - scores[False]["ssim"]) < 1e-5
+
+
 def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     rng = np.random.default_rng(1)
     for i in range(3):

@@ -89,6 +89,17 @@ def test_folder_to_folder_matches_the_resolver_on_the_whole_clip(tmp_path, tiny_
     assert "upscaled 7 frames 16x12 -> 64x48" in err and "frames/s" in err and "peak RSS" in err
 
 
+def test_plain_reference_path_gives_the_default_paths_frames(tmp_path, tiny_ckpt):
+    frames = make_frames(6, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "fast", "--ckpt", tiny_ckpt) == 0
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "plain", "--ckpt", tiny_ckpt, "--plain") == 0
+    fast, plain = read_video_frames(tmp_path / "fast"), read_video_frames(tmp_path / "plain")
+    assert len(fast) == len(plain) == 6
+    for a, b in zip(fast, plain, strict=True):
+        assert np.abs(a.astype(np.int16) - b).max() <= 1
+
+
 def test_folder_to_video_uses_default_or_given_fps(tmp_path):
     write_folder(tmp_path / "in", make_frames(5, 10, 8))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "a.mp4", "--method", "bicubic") == 0
