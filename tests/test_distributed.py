@@ -97,6 +97,7 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
         Trainer(config, tmp_path / "one").fit()
     finally:
         torch.set_num_threads(threads)
+        torch.set_flush_denormal(False)
 
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     env.pop("WORLD_SIZE", None)

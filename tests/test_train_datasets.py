@@ -252,7 +252,6 @@ def test_samples_depend_only_on_seed_epoch_and_index(vimeo_tree) -> None:
     assert any(not torch.equal(a[(i, 0)]["lq"], c[(i, 0)]["lq"]) for i in range(3))
 
 
-@pytest.mark.slow
 def test_loader_workers_do_not_change_the_batches(vimeo_tree) -> None:
     root, _ = vimeo_tree
     dataset = Vimeo90KDataset(root, lq_patch=4, seed=1)

@@ -284,6 +284,10 @@ class Trainer:
                 raise ConfigError(f"{key}.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
+        if self.device.type == "cpu":
+            # Denormal floats (which small weights and gradients can become) are handled 10-100x
+            # slower by CPUs; flushing them to zero costs nothing measurable in accuracy.
+            torch.set_flush_denormal(True)
         if self.device.type == "cuda":
             # Fixed patch sizes: let cuDNN pick the fastest convolution algorithms once.
             torch.backends.cudnn.benchmark = True
