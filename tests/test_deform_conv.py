@@ -57,3 +57,14 @@ def test_sampling_stays_fp32_under_bf16_autocast():
     assert y.dtype == torch.float32
     # Only the offset predictor ran in bf16; the result stays close to the fp32 one.
     torch.testing.assert_close(y, dcn(x, guide), atol=0.1, rtol=0.05)
+
+
+def test_nan_offsets_do_not_crash_the_process():
+    dcn = ModulatedDeformConv(4, 4, 4, deformable_groups=1)
+    with torch.no_grad():
+        dcn.conv_offset_mask.bias[:5] = float("nan")
+        dcn.conv_offset_mask.bias[5:7] = float("inf")
+    out = dcn(torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6))
+    assert torch.isfinite(out).all()
+    nan_input = torch.full((1, 4, 6, 6), float("nan"))
+    assert torch.isnan(dcn(nan_input, nan_input)).any()

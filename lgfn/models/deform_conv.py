@@ -140,7 +140,10 @@ class ModulatedDeformConv(nn.Module):
     def offset_and_mask(self, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict sampling offsets ``(b, 2*groups*k*k, h, w)`` and mask ``(b, groups*k*k, h, w)``."""
         a, b, m = torch.chunk(self.conv_offset_mask(guide), 3, dim=1)
-        return torch.cat([a, b], dim=1), torch.sigmoid(m)
+        # torchvision's CPU kernel crashes the process on NaN offsets (a diverged model, a NaN
+        # input); zero them so the NaN surfaces in the output, where the trainer skips the step.
+        offset = torch.nan_to_num(torch.cat([a, b], dim=1), nan=0.0, posinf=0.0, neginf=0.0)
+        return offset, torch.sigmoid(m)
 
     def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
         offset, mask = self.offset_and_mask(guide)
