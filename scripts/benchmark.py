@@ -85,7 +85,7 @@ def run_one(args: argparse.Namespace) -> dict:
     frames = make_frames(args.frames, h, w)
     # Warm-up: one window of the same size (allocations, oneDNN/cuDNN plans, compilation).
     t = model.num_frames
-    list(resolver.upscale_clip(frames[:t], indices=[t // 2], as_float=True))
+    list(resolver.upscale_clip(make_frames(t, h, w, seed=1), indices=[t // 2], as_float=True))
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -68,3 +68,59 @@ def test_nan_offsets_do_not_crash_the_process():
     assert torch.isfinite(out).all()
     nan_input = torch.full((1, 4, 6, 6), float("nan"))
     assert torch.isnan(dcn(nan_input, nan_input)).any()
+
+
+@pytest.mark.parametrize("groups,dilation", [(1, 1), (4, 1), (2, 2)])
+def test_grid_sample_backend_matches_torchvision_forward_and_backward(groups, dilation):
+    from torchvision.ops import deform_conv2d
+
+    from lgfn.models.deform_conv import _grid_sample_deform_conv
+
+    torch.manual_seed(0)
+    b, c, o, h, w = 2, 8, 6, 7, 9
+    x = torch.randn(b, c, h, w, dtype=torch.float64, requires_grad=True)
+    # Offsets up to 5 px: many taps land between pixels and some fall outside the image.
+    offset = (torch.randn(b, 2 * groups * 9, h, w, dtype=torch.float64) * 2.5).requires_grad_()
+    mask = torch.rand(b, groups * 9, h, w, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(o, c, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(o, dtype=torch.float64, requires_grad=True)
+    inputs = (x, offset, mask, weight, bias)
+    ref = deform_conv2d(x, offset, weight, bias, padding=dilation, dilation=dilation, mask=mask)
+    got = _grid_sample_deform_conv(x, offset, mask, weight, bias, dilation, dilation, groups)
+    torch.testing.assert_close(got, ref, atol=1e-10, rtol=1e-10)
+    grad_out = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(ref, inputs, grad_out)
+    got_grads = torch.autograd.grad(got, inputs, grad_out)
+    for name, a, r in zip(("x", "offset", "mask", "weight", "bias"), got_grads, ref_grads, strict=True):
+        # Offsets exactly on a pixel row/column have a one-sided derivative; random ones never do.
+        torch.testing.assert_close(a, r, atol=1e-8, rtol=1e-8, msg=name)
+
+
+def test_switching_backend_keeps_the_network_output():
+    from tests.conftest import TINY_MODEL
+
+    torch.manual_seed(0)
+    model = LGFN(scale=2, num_frames=3, **TINY_MODEL).eval()
+    for dcn in model.cd_align.dc:
+        torch.nn.init.normal_(dcn.conv_offset_mask.weight, std=0.3)
+    x = torch.rand(1, 3, 3, 12, 10)
+    with torch.no_grad():
+        ref = model(x)
+        model.set_dcn_backend("grid_sample")
+        got = model(x)
+    assert model.config.dcn_backend == "grid_sample"
+    assert all(m.backend == "grid_sample" for m in model.cd_align.dc)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_grid_sample_backend_chunks_large_batches(monkeypatch):
+    from lgfn.models import deform_conv
+
+    torch.manual_seed(0)
+    x, offset = torch.randn(5, 4, 6, 6), torch.randn(5, 2 * 9, 6, 6)
+    mask, weight, bias = torch.rand(5, 9, 6, 6), torch.randn(3, 4, 3, 3), torch.randn(3)
+    whole = deform_conv._grid_sample_deform_conv(x, offset, mask, weight, bias, 1, 1, 1)
+    monkeypatch.setattr(deform_conv, "_GRID_SAMPLE_CHUNK", 4 * 9 * 36 * 2)  # two samples a chunk
+    torch.testing.assert_close(
+        deform_conv._grid_sample_deform_conv(x, offset, mask, weight, bias, 1, 1, 1), whole
+    )

@@ -161,3 +161,12 @@ def test_invalid_options_are_clear_errors(model):
         VideoSuperResolver(model, batch=0)
     with pytest.raises(LGFNError, match="no frames"):
         next(VideoSuperResolver(model).upscale_clip([]))
+
+
+def test_fast_path_switches_to_grid_sample_on_cpu_plain_path_does_not():
+    torch.manual_seed(0)
+    net = LGFN(scale=2, num_frames=3, **TINY_MODEL).eval()
+    VideoSuperResolver(net, reuse_features=False)
+    assert net.config.dcn_backend == "torchvision"
+    VideoSuperResolver(net)
+    assert net.config.dcn_backend == "grid_sample"

@@ -15,7 +15,7 @@ and their state-dict keys, so their released checkpoints load as they are.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from torch import nn
 
 from lgfn.models.alignment import StackedDeformableAlignment
 from lgfn.models.blocks import ResidualBlock, conv3x3, lrelu
+from lgfn.models.deform_conv import ModulatedDeformConv
 from lgfn.models.fusion import DualFusion
 from lgfn.models.reconstruction import ResidualGroup, Upsampler
 
@@ -42,7 +43,8 @@ class LGFNConfig:
         num_rcab: RCABs in the reconstruction's residual group.
         reduction: channel reduction of the RCAB attention.
         deformable_groups: deformable groups of each deformable convolution.
-        dcn_backend: ``"torchvision"`` (default) or ``"mmcv"``; not part of the weights.
+        dcn_backend: ``"torchvision"`` (default), ``"mmcv"`` or ``"grid_sample"``; not part of
+            the weights.
     """
 
     scale: int = 4
@@ -136,6 +138,13 @@ class LGFN(nn.Module):
     @classmethod
     def from_config(cls, config: LGFNConfig) -> LGFN:
         return cls(**config.to_dict())
+
+    def set_dcn_backend(self, backend: str) -> None:
+        """Switch every deformable convolution to another backend (same weights, same function)."""
+        for module in self.modules():
+            if isinstance(module, ModulatedDeformConv):
+                module.set_backend(backend)
+        self.config = replace(self.config, dcn_backend=backend)
 
     @property
     def scale(self) -> int:
