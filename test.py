@@ -40,7 +40,7 @@ from lgfn.data.eval_datasets import (
 from lgfn.data.windows import PADDING_MODES
 from lgfn.engine.evaluator import compare_methods, evaluate, format_table
 from lgfn.errors import ConfigError
-from lgfn.inference import PRECISIONS, BicubicUpscaler, VideoSuperResolver, resolve_device
+from lgfn.inference import PRECISIONS, BicubicUpscaler, VideoSuperResolver, resolve_device, resolver_from_args
 
 logger = logging.getLogger("test")
 
@@ -208,19 +208,7 @@ def find_checkpoint(args: argparse.Namespace) -> Path | None:
 def build_resolver(args: argparse.Namespace, checkpoint: Path) -> VideoSuperResolver:
     device = resolve_device(args.device)
     model = lgfn.load_model(checkpoint, device)
-    return VideoSuperResolver(
-        model,
-        device=device,
-        precision=args.precision,
-        batch=args.batch,
-        padding=args.padding,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        self_ensemble=args.self_ensemble,
-        reuse_features=not args.plain,
-        channels_last=not args.plain,
-        compile=args.compile,
-    )
+    return resolver_from_args(model, args, device)
 
 
 def lgfn_protocol(args: argparse.Namespace, checkpoint: Path, resolver: VideoSuperResolver) -> dict:

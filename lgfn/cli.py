@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build_upscaler(args: argparse.Namespace) -> Upscaler:
-    from lgfn.inference import BicubicUpscaler, VideoSuperResolver, resolve_device
+    from lgfn.inference import BicubicUpscaler, resolve_device, resolver_from_args
 
     if args.method == "bicubic":
         if args.ckpt is not None:
@@ -341,18 +341,7 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
         device,
         args.precision,
     )
-    return VideoSuperResolver(
-        model,
-        device=device,
-        precision=args.precision,
-        batch=args.batch,
-        padding=args.padding,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        reuse_features=not args.plain,
-        channels_last=not args.plain,
-        compile=args.compile,
-    )
+    return resolver_from_args(model, args, device)
 
 
 def _peak_memory(device_type: str) -> str:

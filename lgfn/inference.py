@@ -364,6 +364,27 @@ class VideoSuperResolver:
         return out / weight
 
 
+def resolver_from_args(model: LGFN, args, device: torch.device) -> VideoSuperResolver:
+    """Build the resolver from the inference options that ``test.py`` and ``lgfn upscale`` share.
+
+    ``args`` has ``precision``, ``batch``, ``padding``, ``tile``, ``tile_overlap``, ``plain``
+    (the reference path) and ``compile``, and optionally ``self_ensemble``.
+    """
+    return VideoSuperResolver(
+        model,
+        device=device,
+        precision=args.precision,
+        batch=args.batch,
+        padding=args.padding,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        self_ensemble=getattr(args, "self_ensemble", False),
+        reuse_features=not args.plain,
+        channels_last=not args.plain,
+        compile=args.compile,
+    )
+
+
 class BicubicUpscaler:
     """The bicubic baseline (MATLAB-compatible) behind the :class:`VideoSuperResolver` interface.
 
