@@ -126,3 +126,24 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["v"].item() == 1
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pth"]
+
+
+def test_export_script_slims_a_training_checkpoint_to_half_precision(tmp_path, tiny):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    source = tmp_path / "latest.pth"
+    save_checkpoint(source, tiny, extra={"iteration": 42, "optimizer": {"state": {}, "param_groups": []}})
+    dest = tmp_path / "slim.pth"
+    subprocess.run(
+        [sys.executable, "scripts/export_checkpoint.py", str(source), str(dest), "--half"],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    raw = load_checkpoint(dest)
+    assert "optimizer" not in raw and raw["iteration"] == 42
+    assert raw["state_dict"]["feat0.weight"].dtype == torch.float16
+    model = lgfn.load_model(dest)
+    assert model.feat0.weight.dtype == torch.float32
+    torch.testing.assert_close(model.feat0.weight, tiny.feat0.weight.half().float())
