@@ -1,0 +1,42 @@
+"""The demo weights that ship in checkpoints/: they load and beat bicubic on real video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lgfn
+from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
+from lgfn.data.samples import sample_clip_path
+from lgfn.data.video import read_video_frames
+from lgfn.inference import VideoSuperResolver
+from lgfn.metrics import calculate_psnr_ssim
+from tests.conftest import REPO
+
+DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    assert DEMO.is_file(), f"the shipped demo checkpoint {DEMO} is missing"
+    return lgfn.load_model(DEMO)
+
+
+def test_demo_checkpoint_is_small_and_records_its_configuration(demo_model):
+    assert DEMO.stat().st_size < 40 * 2**20
+    raw = torch.load(DEMO, map_location="cpu", weights_only=True)
+    assert raw["format"] == "lgfn" and raw["model_config"]["scale"] == 4
+    assert demo_model.scale == 4 and not demo_model.training
+
+
+@pytest.mark.slow
+def test_demo_checkpoint_beats_bicubic_on_a_real_clip(demo_model):
+    # carphone_pristine, the clip the main job evaluates on, never seen in training.
+    frames = [crop_to_multiple(f, 4) for f in read_video_frames(sample_clip_path("carphone_pristine"), 7)]
+    lr = [bi_degrade(f, 4) for f in frames]
+    resolver = VideoSuperResolver(demo_model)
+    centre = [2, 3, 4]
+    lgfn_psnr = [calculate_psnr_ssim(sr, frames[i])[0] for i, sr in resolver.upscale_clip(lr, centre)]
+    bicubic_psnr = [calculate_psnr_ssim(bicubic_upscale(lr[i], 4), frames[i])[0] for i in centre]
+    assert np.mean(lgfn_psnr) > np.mean(bicubic_psnr) + 0.3, (lgfn_psnr, bicubic_psnr)
