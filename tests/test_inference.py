@@ -170,3 +170,16 @@ def test_fast_path_switches_to_grid_sample_on_cpu_plain_path_does_not():
     assert net.config.dcn_backend == "torchvision"
     VideoSuperResolver(net)
     assert net.config.dcn_backend == "grid_sample"
+
+
+@pytest.mark.slow
+def test_compiled_path_matches_the_eager_one():
+    """torch.compile (inductor, C++ on CPU) is an option; it must not change the output."""
+    torch.manual_seed(0)
+    net = LGFN(scale=2, num_frames=3, **TINY_MODEL).eval()
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (12, 10, 3)).astype(np.uint8) for _ in range(4)]
+    eager = run_float(VideoSuperResolver(net), frames)
+    compiled = run_float(VideoSuperResolver(net, compile=True), frames)
+    for a, b in zip(eager, compiled, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
