@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -42,3 +43,23 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
+    """Parse a command-line frame size ``"AxB"`` into ``(h, w)``.
+
+    Args:
+        text: two positive integers joined by ``x``, e.g. ``"144x180"``.
+        order: how ``text`` is written: ``"HxW"`` or ``"WxH"``.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not of that form (argparse prints it as a usage error).
+    """
+    try:
+        a, b = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        a = b = 0
+    if a < 1 or b < 1:
+        example = "144x180" if order == "HxW" else "180x144"
+        raise argparse.ArgumentTypeError(f"expected {order}, e.g. {example}, got {text!r}")
+    return (a, b) if order == "HxW" else (b, a)

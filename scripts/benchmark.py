@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgfn.console import run_main
+from lgfn.console import parse_size, run_main
 from lgfn.inference import VideoSuperResolver, resolve_device
 from lgfn.models import LGFN, LGFNConfig
 from lgfn.stats import count_macs
@@ -45,11 +45,6 @@ PATHS = {
     "fp16": dict(reuse_features=True, channels_last=True, precision="fp16"),
     "compile": dict(reuse_features=True, channels_last=True, compile=True),
 }
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    h, w = (int(v) for v in text.lower().split("x"))
-    return h, w
 
 
 def make_frames(n: int, h: int, w: int, seed: int = 0) -> list[np.ndarray]:

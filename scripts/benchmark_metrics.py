@@ -7,6 +7,7 @@ python scripts/benchmark_metrics.py --size 1080x1920 --repeats 3 --torch
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -15,19 +16,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lgfn.console import run_main
+from lgfn.console import parse_size, run_main
 from lgfn.data.degradations import bi_degrade, bicubic_upscale
 from lgfn.data.resize import imresize
 from lgfn.metrics import calculate_psnr_ssim, psnr, ssim
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"WxH"`` -> ``(h, w)``."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 720x576, got {text!r}") from None
-    return h, w
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -46,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--size", type=parse_size, default=(576, 720), help="HR frame size WxH (default 720x576)"
+        "--size",
+        type=functools.partial(parse_size, order="WxH"),
+        default=(576, 720),
+        help="HR frame size WxH (default 720x576)",
     )
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats; the median is printed")
     parser.add_argument("--torch", action="store_true", help="also time imresize on a float32 tensor")

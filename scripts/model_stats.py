@@ -12,19 +12,10 @@ from dataclasses import fields
 
 import yaml
 
-from lgfn.console import run_main
+from lgfn.console import parse_size, run_main
 from lgfn.errors import ConfigError
 from lgfn.models import LGFN, LGFNConfig
 from lgfn.stats import count_macs, count_parameters
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"HxW"`` -> ``(h, w)``."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 144x180, got {text!r}") from None
-    return h, w
 
 
 def parse_overrides(items: list[str]) -> dict:
