@@ -45,7 +45,6 @@ from torch.utils.data import Dataset
 from lgfn.data.degradations import bi_degrade, crop_to_multiple
 from lgfn.data.io import list_frames, read_image, write_image
 from lgfn.data.samples import sample_clip_path
-from lgfn.data.video import read_video_frames
 from lgfn.data.windows import window_indices
 from lgfn.errors import InputDataError
 
@@ -471,6 +470,8 @@ class VideoFileDataset(TrainingDataset):
         return f"videos {', '.join(self.videos)}"
 
     def _scan(self) -> None:
+        from lgfn.data.video import read_video_frames  # PyAV, needed by video files alone
+
         self.clips, self.samples = [], []
         for entry in self.videos:
             path = resolve_video(entry)

@@ -80,7 +80,6 @@ from lgfn.data.train_datasets import (
     Vimeo90KDataset,
     resolve_video,
 )
-from lgfn.data.video import read_video_frames
 from lgfn.engine import distributed
 from lgfn.engine.evaluator import evaluate
 from lgfn.errors import CheckpointError, ConfigError, LGFNError
@@ -146,6 +145,8 @@ def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
     if val.dataset == "videos":
         if not val.clips:
             raise ConfigError("val.clips must list the validation videos (paths or sample:<name>)")
+        from lgfn.data.video import read_video_frames  # PyAV, needed by video files alone
+
         frames = {
             resolve_video(entry).stem: read_video_frames(resolve_video(entry), val.max_frames or None)
             for entry in val.clips
