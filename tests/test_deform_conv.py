@@ -88,6 +88,9 @@ def test_grid_sample_backend_matches_torchvision_forward_and_backward(groups, di
     ref = deform_conv2d(x, offset, weight, bias, padding=dilation, dilation=dilation, mask=mask)
     got = _grid_sample_deform_conv(x, offset, mask, weight, bias, dilation, dilation, groups)
     torch.testing.assert_close(got, ref, atol=1e-10, rtol=1e-10)
+    with torch.no_grad():  # inference writes the intermediates in place: the same values
+        inplace = _grid_sample_deform_conv(x, offset, mask, weight, bias, dilation, dilation, groups)
+    torch.testing.assert_close(inplace, ref, atol=1e-10, rtol=1e-10)
     grad_out = torch.randn_like(ref)
     ref_grads = torch.autograd.grad(ref, inputs, grad_out)
     got_grads = torch.autograd.grad(got, inputs, grad_out)

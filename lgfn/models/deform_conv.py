@@ -81,29 +81,42 @@ def _grid_sample_deform_conv(
     g, k = deformable_groups, kh * kw
     ho, wo = h + 2 * padding - dilation * (kh - 1), w + 2 * padding - dilation * (kw - 1)
     device, dtype = x.device, x.dtype
-    # Regular sampling positions of each tap (row-major over the kernel), in input pixels.
+    # Regular sampling positions of each tap (row-major over the kernel), in input pixels, then in
+    # grid_sample's coordinates (align_corners=False maps pixel p to (2p + 1) / size - 1), so that
+    # an offset d moves a sample by 2d / size there.
     tap_y = (torch.arange(kh, device=device, dtype=dtype) * dilation).repeat_interleave(kw)
     tap_x = (torch.arange(kw, device=device, dtype=dtype) * dilation).repeat(kh)
     base_y = (torch.arange(ho, device=device, dtype=dtype) - padding)[None, :, None] + tap_y[:, None, None]
     base_x = (torch.arange(wo, device=device, dtype=dtype) - padding)[None, None, :] + tap_x[:, None, None]
+    base_y, base_x = (2 * base_y + 1) / h - 1, (2 * base_x + 1) / w - 1  # (k, ho, 1), (k, 1, wo)
     weight = weight.reshape(out_channels, c * k)
+    # Without autograd the big intermediates are written in place (the same values, less memory).
+    inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, offset, mask)))
     step = max(1, _GRID_SAMPLE_CHUNK // max(1, c * k * ho * wo))
     outs = []
     for start in range(0, b, step):
         xb, ob, mb = x[start : start + step], offset[start : start + step], mask[start : start + step]
         n = xb.shape[0]
         off = ob.reshape(n, g, k, 2, ho, wo)  # per group, per tap, (dy, dx)
-        py = base_y + off[:, :, :, 0]  # (n, g, k, ho, wo)
-        px = base_x + off[:, :, :, 1]
-        # align_corners=False maps pixel p to (2p + 1) / size - 1; zero padding outside the image.
-        grid = torch.stack([(2 * px + 1) / w - 1, (2 * py + 1) / h - 1], dim=-1).reshape(n * g, k * ho, wo, 2)
+        if inplace:
+            grid = torch.empty(n, g, k, ho, wo, 2, device=device, dtype=dtype)
+            torch.add(base_x, off[:, :, :, 1], alpha=2 / w, out=grid[..., 0])
+            torch.add(base_y, off[:, :, :, 0], alpha=2 / h, out=grid[..., 1])
+        else:
+            grid_x, grid_y = base_x + off[:, :, :, 1] * (2 / w), base_y + off[:, :, :, 0] * (2 / h)
+            grid = torch.stack([grid_x, grid_y], dim=-1)
         sampled = F.grid_sample(
-            xb.reshape(n * g, c // g, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
-        )  # (n*g, c/g, k*ho, wo)
-        sampled = sampled.reshape(n, g, c // g, k, ho, wo) * mb.reshape(n, g, 1, k, ho, wo)
+            xb.reshape(n * g, c // g, h, w),
+            grid.reshape(n * g, k * ho, wo, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        ).reshape(n, g, c // g, k, ho, wo)  # zero outside the image
+        mb = mb.reshape(n, g, 1, k, ho, wo)
+        sampled = sampled.mul_(mb) if inplace else sampled * mb
         cols = sampled.reshape(n, c * k, ho * wo)  # channel-major, then tap: the weight's layout
-        outs.append(torch.matmul(weight, cols) + bias[None, :, None])  # (n, out, ho*wo)
-    return torch.cat(outs).reshape(b, out_channels, ho, wo)
+        outs.append(torch.baddbmm(bias[None, :, None], weight.expand(n, -1, -1), cols))  # (n, out, ho*wo)
+    return (outs[0] if len(outs) == 1 else torch.cat(outs)).reshape(b, out_channels, ho, wo)
 
 
 def get_deform_conv(backend: str) -> DeformFn:
