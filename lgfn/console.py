@@ -63,3 +63,30 @@ def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
         example = "144x180" if order == "HxW" else "180x144"
         raise argparse.ArgumentTypeError(f"expected {order}, e.g. {example}, got {text!r}")
     return (a, b) if order == "HxW" else (b, a)
+
+
+def parse_model_overrides(items: Sequence[str]) -> dict:
+    """Parse ``--set KEY=VALUE`` items naming :class:`~lgfn.models.LGFNConfig` fields.
+
+    Values are YAML (``num_rcab=5``, ``dcn_backend=grid_sample``).
+
+    Raises:
+        ConfigError: an item is not ``KEY=VALUE`` or its key is no LGFNConfig field (the message
+            lists the fields).
+    """
+    from dataclasses import fields
+
+    import yaml
+
+    from lgfn.errors import ConfigError
+    from lgfn.models import LGFNConfig
+
+    known = {f.name for f in fields(LGFNConfig)}
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            names = ", ".join(sorted(known))
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY one of {names}")
+        values[key] = yaml.safe_load(value)
+    return values

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgfn.console import parse_size, run_main
+from lgfn.console import parse_model_overrides, parse_size, run_main
 from lgfn.inference import VideoSuperResolver, resolve_device
 from lgfn.models import LGFN, LGFNConfig
 from lgfn.stats import count_macs
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=list(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--save-to", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.overrides = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
+    args.overrides = parse_model_overrides(args.set)
 
     if args.only:  # child process
         print(json.dumps(run_one(args)))

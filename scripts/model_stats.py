@@ -8,27 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 
-import yaml
-
-from lgfn.console import parse_size, run_main
+from lgfn.console import parse_model_overrides, parse_size, run_main
 from lgfn.errors import ConfigError
 from lgfn.models import LGFN, LGFNConfig
 from lgfn.stats import count_macs, count_parameters
-
-
-def parse_overrides(items: list[str]) -> dict:
-    known = {f.name for f in fields(LGFNConfig)}
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in known:
-            raise ConfigError(
-                f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}"
-            )
-        values[key] = yaml.safe_load(value)
-    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other LGFNConfig fields")
     args = parser.parse_args(argv)
     try:
-        config = LGFNConfig(scale=args.scale, num_frames=args.frames, **parse_overrides(args.set))
+        config = LGFNConfig(scale=args.scale, num_frames=args.frames, **parse_model_overrides(args.set))
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
     model = LGFN.from_config(config).eval()

@@ -40,3 +40,22 @@ def test_model_stats_script_prints_the_table():
     ).stdout  # fmt: skip
     assert "total (convolutions)" in out and "deformable sampling" in out
     assert "dual_fusion" in out and "TFLOP per output frame" in out
+
+
+def test_benchmark_script_compares_paths_with_the_plain_forward():
+    tiny = [f"{k}={v}" for k, v in TINY_MODEL.items()]
+    out = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "--lr-size", "8x10", "--frames", "3", "--threads", "1",
+         "--paths", "plain", "reuse", "--set", *tiny],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"plain", "reuse"}, out
+    assert rows["plain"][-2:] == ["1.00x", "0.00e+00"]
+    assert float(rows["reuse"][-1]) < 1e-4  # feature reuse: the plain output to rounding
+
+
+def test_benchmark_script_rejects_an_unknown_model_field():
+    command = [sys.executable, "scripts/benchmark.py", "--set", "num_rcabs=2"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "num_rcabs" in proc.stderr and "Traceback" not in proc.stderr
