@@ -13,6 +13,29 @@ from torch import nn
 LRELU_SLOPE = 0.1
 
 
+def channels_last_frames(x: torch.Tensor) -> bool:
+    """Whether the frames of ``x`` (``(b, t, c, h, w)``) are channels-last: channels innermost."""
+    return x.stride(2) == 1 and x.shape[2] > 1
+
+
+def stack_frames(frames: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``torch.stack(frames, dim=1)`` that keeps channels-last ``(b, c, h, w)`` frames channels-last.
+
+    The result is ``(b, t, c, h, w)``; with channels-last frames its ``reshape(b * t, c, h, w)`` is
+    a channels-last view, so the convolutions that follow need no layout conversion.
+    """
+    first = frames[0]
+    if first.is_contiguous() or not first.is_contiguous(memory_format=torch.channels_last):
+        return torch.stack(frames, dim=1)
+    b, c, h, w = first.shape
+    out = torch.empty(
+        (b * len(frames), c, h, w), dtype=first.dtype, device=first.device, memory_format=torch.channels_last
+    ).view(b, len(frames), c, h, w)
+    for i, frame in enumerate(frames):
+        out[:, i] = frame
+    return out
+
+
 def conv3x3(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Conv2d:
     """A 3x3 convolution with bias whose padding keeps the spatial size (padding = dilation)."""
     return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)

@@ -92,6 +92,8 @@ def _grid_sample_deform_conv(
     weight = weight.reshape(out_channels, c * k)
     # Without autograd the big intermediates are written in place (the same values, less memory).
     inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, offset, mask)))
+    # Channels-last in, channels-last out: the product is then computed pixel-major.
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     step = max(1, _GRID_SAMPLE_CHUNK // max(1, c * k * ho * wo))
     outs = []
     for start in range(0, b, step):
@@ -115,8 +117,16 @@ def _grid_sample_deform_conv(
         mb = mb.reshape(n, g, 1, k, ho, wo)
         sampled = sampled.mul_(mb) if inplace else sampled * mb
         cols = sampled.reshape(n, c * k, ho * wo)  # channel-major, then tap: the weight's layout
-        outs.append(torch.baddbmm(bias[None, :, None], weight.expand(n, -1, -1), cols))  # (n, out, ho*wo)
-    return (outs[0] if len(outs) == 1 else torch.cat(outs)).reshape(b, out_channels, ho, wo)
+        if channels_last:
+            outs.append(
+                torch.baddbmm(bias, cols.transpose(1, 2), weight.t().expand(n, -1, -1))
+            )  # (n, P, out)
+        else:
+            outs.append(torch.baddbmm(bias[:, None], weight.expand(n, -1, -1), cols))  # (n, out, P)
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    if channels_last:
+        return out.view(b, ho, wo, out_channels).permute(0, 3, 1, 2)
+    return out.view(b, out_channels, ho, wo)
 
 
 def get_deform_conv(backend: str) -> DeformFn:

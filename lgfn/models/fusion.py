@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lgfn.models.blocks import ResidualBlock, conv1x1, conv3x3, lrelu
+from lgfn.models.blocks import ResidualBlock, conv1x1, conv3x3, lrelu, stack_frames
 
 
 class LocalFusionBlock(nn.Module):
@@ -64,9 +64,10 @@ def temporal_channel_shuffle(x: torch.Tensor, num_frames: int) -> torch.Tensor:
     bt, e, h, w = x.shape
     t = num_frames
     g = e // t
-    x = x.reshape(bt // t, t, t, g, h, w)  # (b, source i, group j, g, h, w)
-    x = x.transpose(1, 2)  # (b, group j, source i, g, h, w)
-    return x.reshape(bt, e, h, w)
+    shape = (bt // t, t, t, g, h, w)  # (b, source i, group j, g, h, w)
+    out = torch.empty_like(x)  # keeps x's memory format (channels-last in fast inference)
+    out.view(shape).copy_(x.reshape(shape).transpose(1, 2))  # (b, group j, source i, g, h, w)
+    return out
 
 
 class GlobalFusionBlock(nn.Module):
@@ -149,7 +150,7 @@ class DualFusion(nn.Module):
         glob = aligned
         for block in self.gl_fusion_blocks:
             glob = block(glob)
-        # Both branches stacked along the batch so that the shared merge conv runs once.
-        both = torch.cat([torch.stack(local, dim=1), glob], dim=2)  # (b, t, 2c, h, w)
-        merged = self.act(self.merge(both.reshape(b * t, 2 * c, h, w)))
+        # Both branches, frames along the batch, so that the shared merge conv runs once.
+        both = torch.cat([stack_frames(local).reshape(b * t, c, h, w), glob.reshape(b * t, c, h, w)], dim=1)
+        merged = self.act(self.merge(both))  # (b*t, c, h, w)
         return merged.reshape(b, t, c, h, w)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgfn.models.alignment import StackedDeformableAlignment
-from lgfn.models.blocks import ResidualBlock, conv3x3, lrelu
+from lgfn.models.blocks import ResidualBlock, channels_last_frames, conv3x3, lrelu, stack_frames
 from lgfn.models.deform_conv import ModulatedDeformConv
 from lgfn.models.fusion import DualFusion
 from lgfn.models.reconstruction import ResidualGroup, Upsampler
@@ -168,12 +168,12 @@ class LGFN(nn.Module):
         """
         b, t, c, h, w = features.shape
         m = t // 2
-        reference = features[:, m]
-        neighbours = torch.cat([features[:, :m], features[:, m + 1 :]], dim=1)  # (b, t-1, c, h, w)
-        reference_rep = reference.unsqueeze(1).expand(b, t - 1, c, h, w)
-        aligned = self.cd_align(neighbours.reshape(-1, c, h, w), reference_rep.reshape(-1, c, h, w))
-        aligned = aligned.reshape(b, t - 1, c, h, w)
-        return torch.cat([aligned[:, :m], reference.unsqueeze(1), aligned[:, m:]], dim=1)
+        frames = features.unbind(1)
+        # Frame-major stacks (all samples' neighbour 0, then neighbour 1, ...) built with cat, which
+        # keeps channels-last frames channels-last; each sample still meets its own reference.
+        neighbours = torch.cat(frames[:m] + frames[m + 1 :])  # ((t-1)*b, c, h, w)
+        aligned = self.cd_align(neighbours, torch.cat([frames[m]] * (t - 1))).split(b)
+        return stack_frames([*aligned[:m], frames[m], *aligned[m:]])
 
     def reconstruct(self, fused: torch.Tensor, centre_feature: torch.Tensor) -> torch.Tensor:
         """Fused features ``(b, t, c, h, w)`` and centre feature ``(b, c, h, w)`` -> residual image.
@@ -182,7 +182,13 @@ class LGFN(nn.Module):
             ``(b, 3, s*h, s*w)``, to be added to the upsampled centre frame.
         """
         b, t, c, h, w = fused.shape
-        x = self.act(self.merge(fused.reshape(b, t * c, h, w)))
+        # Frames side by side along the channels; cat keeps channels-last frames channels-last.
+        stacked = (
+            torch.cat(fused.unbind(1), dim=1)
+            if channels_last_frames(fused)
+            else fused.reshape(b, t * c, h, w)
+        )
+        x = self.act(self.merge(stacked))
         x = self.rg(x) + centre_feature
         return self.tail(x)
 
