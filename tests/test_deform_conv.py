@@ -127,3 +127,18 @@ def test_grid_sample_backend_chunks_large_batches(monkeypatch):
     torch.testing.assert_close(
         deform_conv._grid_sample_deform_conv(x, offset, mask, weight, bias, 1, 1, 1), whole
     )
+
+
+def test_grid_sample_backend_answers_channels_last_with_channels_last():
+    from lgfn.models import deform_conv
+
+    torch.manual_seed(0)
+    x, offset = torch.randn(2, 8, 6, 7), torch.randn(2, 2 * 2 * 9, 6, 7) * 2
+    mask, weight, bias = torch.rand(2, 2 * 9, 6, 7), torch.randn(5, 8, 3, 3), torch.randn(5)
+    with torch.no_grad():
+        ref = deform_conv._grid_sample_deform_conv(x, offset, mask, weight, bias, 1, 1, 2)
+        got = deform_conv._grid_sample_deform_conv(
+            x.contiguous(memory_format=torch.channels_last), offset, mask, weight, bias, 1, 1, 2
+        )
+    assert ref.is_contiguous() and got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)

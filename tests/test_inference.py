@@ -183,3 +183,37 @@ def test_compiled_path_matches_the_eager_one():
     compiled = run_float(VideoSuperResolver(net, compile=True), frames)
     for a, b in zip(eager, compiled, strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_fast_path_feeds_every_convolution_channels_last(model, clip):
+    """Layout conversions cost time on CPU: after the first conv (3 RGB channels) none is needed."""
+    seen = {}
+
+    def record(name):
+        def hook(module, args, output):
+            seen.setdefault(name, args[0].is_contiguous(memory_format=torch.channels_last))
+
+        return hook
+
+    hooks = [
+        module.register_forward_hook(record(name))
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Conv2d) and name != "feat0"
+    ]
+    try:
+        run_float(VideoSuperResolver(model, batch=2), clip[:4])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen and not [name for name, ok in seen.items() if not ok]
+
+
+def test_stack_frames_keeps_channels_last_and_values():
+    from lgfn.models.blocks import channels_last_frames, stack_frames
+
+    frames = [torch.randn(2, 4, 3, 5).contiguous(memory_format=torch.channels_last) for _ in range(3)]
+    stacked = stack_frames(frames)
+    assert torch.equal(stacked, torch.stack(frames, dim=1)) and channels_last_frames(stacked)
+    assert stacked.reshape(6, 4, 3, 5).is_contiguous(memory_format=torch.channels_last)
+    plain = stack_frames([f.contiguous() for f in frames])
+    assert plain.is_contiguous() and torch.equal(plain, stacked)

@@ -158,6 +158,9 @@ def test_channel_shuffle_matches_definition_and_is_an_involution():
             expected = torch.cat([x[s * t + i, j * g : (j + 1) * g] for i in range(t)])
             torch.testing.assert_close(y[s * t + j], expected)
     torch.testing.assert_close(temporal_channel_shuffle(y, t), x)
+    # A channels-last input gives the same values, still channels-last.
+    y_cl = temporal_channel_shuffle(x.contiguous(memory_format=torch.channels_last), t)
+    assert torch.equal(y_cl, y) and y_cl.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_local_fusion_block_follows_the_recurrence():
