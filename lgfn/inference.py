@@ -368,8 +368,11 @@ def resolver_from_args(model: LGFN, args, device: torch.device) -> VideoSuperRes
     """Build the resolver from the inference options that ``test.py`` and ``lgfn upscale`` share.
 
     ``args`` has ``precision``, ``batch``, ``padding``, ``tile``, ``tile_overlap``, ``plain``
-    (the reference path) and ``compile``, and optionally ``self_ensemble``.
+    (the reference path) and ``compile``, and optionally ``self_ensemble``. On CUDA the fast path
+    also lets cuDNN time its convolution algorithms once per frame size (a video keeps its size).
     """
+    if device.type == "cuda" and not args.plain:
+        torch.backends.cudnn.benchmark = True
     return VideoSuperResolver(
         model,
         device=device,

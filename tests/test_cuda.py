@@ -108,3 +108,20 @@ def test_training_on_cuda_runs_and_its_checkpoint_loads_on_cpu(tmp_path, precisi
     torch.manual_seed(config.train.seed)  # the trainer's initial weights
     initial = LGFN.from_config(config.model).state_dict()
     assert any(not torch.equal(state[k], initial[k]) for k in initial)
+
+
+def test_fast_cuda_path_lets_cudnn_pick_its_algorithms():
+    from argparse import Namespace
+
+    from lgfn.inference import resolver_from_args
+
+    args = dict(precision="fp32", batch=1, padding="new_info", tile=0, tile_overlap=16, compile=False)
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        resolver_from_args(_model(), Namespace(plain=True, **args), torch.device("cuda"))
+        assert not torch.backends.cudnn.benchmark
+        resolver_from_args(_model(), Namespace(plain=False, **args), torch.device("cuda"))
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before
