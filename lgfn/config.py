@@ -118,6 +118,10 @@ class TrainConfig:
         save_every: write ``latest.pth`` every this many iterations (0: only at the end).
         keep_last: also keep the last this many ``iter_<n>.pth`` checkpoints (0: none).
         num_threads: CPU threads per process for torch (0: torch's default).
+        pretrained: start from the weights of this checkpoint (the authors' release or a project
+            checkpoint, e.g. ``checkpoints/lgfn_x4_demo.pth``) instead of a random initialisation;
+            the ``model`` section must describe the same architecture. ``--resume`` takes
+            precedence: a resumed run continues from its own ``latest.pth``.
     """
 
     seed: int = 0
@@ -140,6 +144,7 @@ class TrainConfig:
     save_every: int = _at_least(5000, 0)
     keep_last: int = _at_least(0, 0)
     num_threads: int = _at_least(0, 0)
+    pretrained: str = ""
 
 
 @dataclass

@@ -328,3 +328,17 @@ def test_a_bad_frame_read_in_a_loader_worker_is_one_line(clips: Path, tmp_path: 
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert "0002.png" in line
+
+
+def test_pretrained_weights_start_the_run_and_a_mismatch_is_clear(clips: Path, tmp_path: Path) -> None:
+    first = Trainer(tiny_config(clips, train={"epochs": 1}), tmp_path / "first").fit()
+    export = tmp_path / "slim.pth"  # what scripts/export_checkpoint.py --half writes
+    lgfn.save_checkpoint(export, lgfn.load_model(first).half(), {"iteration": 2})
+    trainer = Trainer(tiny_config(clips, train={"pretrained": str(export)}), tmp_path / "second")
+    trainer.setup()
+    for key, value in weights(first).items():
+        torch.testing.assert_close(trainer.model.state_dict()[key], value, atol=1e-3, rtol=1e-3)
+    assert next(trainer.model.parameters()).dtype == torch.float32
+    wider = tiny_config(clips, model={"num_features": 8}, train={"pretrained": str(export)})
+    with pytest.raises(lgfn.CheckpointError, match=r"slim\.pth does not fit this LGFN configuration"):
+        Trainer(wider, tmp_path / "third").setup()

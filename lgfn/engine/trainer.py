@@ -63,7 +63,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
-from lgfn.checkpoint import load_checkpoint, save_checkpoint
+from lgfn.checkpoint import check_state_dict, load_checkpoint, save_checkpoint, split_checkpoint
 from lgfn.config import ExperimentConfig, load_config, save_config
 from lgfn.console import setup_logging
 from lgfn.data.eval_datasets import (
@@ -336,7 +336,13 @@ class Trainer:
         self.iterations_per_epoch = iterations_per_epoch
         # Every process builds the same initial weights from the seed (DDP also broadcasts rank 0's).
         torch.manual_seed(cfg.seed)
-        self.model = LGFN.from_config(self.config.model).to(self.device)
+        self.model = LGFN.from_config(self.config.model)
+        if cfg.pretrained:
+            _, state = split_checkpoint(load_checkpoint(cfg.pretrained), cfg.pretrained)
+            check_state_dict(self.model, state, cfg.pretrained)
+            self.model.load_state_dict(state)
+            logger.info("initial weights from %s", cfg.pretrained)
+        self.model = self.model.to(self.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(),
             lr=self.lr,
