@@ -1,4 +1,4 @@
-"""The demo weights that ship in checkpoints/: they load and beat bicubic on real video."""
+"""The weights that ship in checkpoints/: they load and beat bicubic on real video."""
 
 from __future__ import annotations
 
@@ -14,28 +14,36 @@ from lgfn.inference import VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
 from tests.conftest import REPO
 
-DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"
+DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"  # the paper's network, the default weights
+SMALL = REPO / "checkpoints" / "lgfn_x4_small.pth"  # a reduced LGFN, for speed on a CPU
 
 
-@pytest.fixture(scope="module")
-def demo_model():
-    assert DEMO.is_file(), f"the shipped demo checkpoint {DEMO} is missing"
-    return lgfn.load_model(DEMO)
+@pytest.fixture(scope="module", params=[DEMO, SMALL], ids=["demo", "small"])
+def shipped(request):
+    path = request.param
+    assert path.is_file(), f"the shipped checkpoint {path} is missing"
+    return path, lgfn.load_model(path)
 
 
-def test_demo_checkpoint_is_small_and_records_its_configuration(demo_model):
-    assert DEMO.stat().st_size < 40 * 2**20
-    raw = torch.load(DEMO, map_location="cpu", weights_only=True)
+def test_shipped_checkpoints_are_small_and_record_their_configuration(shipped):
+    path, model = shipped
+    assert path.stat().st_size < 40 * 2**20
+    raw = torch.load(path, map_location="cpu", weights_only=True)
     assert raw["format"] == "lgfn" and raw["model_config"]["scale"] == 4
-    assert demo_model.scale == 4 and not demo_model.training
+    assert model.scale == 4 and not model.training
+
+
+def test_demo_weights_are_the_papers_network():
+    assert lgfn.load_model(DEMO).config == lgfn.LGFNConfig()
 
 
 @pytest.mark.slow
-def test_demo_checkpoint_beats_bicubic_on_a_real_clip(demo_model):
+def test_shipped_checkpoints_beat_bicubic_on_a_real_clip(shipped):
+    _, model = shipped
     # carphone_pristine, the clip the main job evaluates on, never seen in training.
     frames = [crop_to_multiple(f, 4) for f in read_video_frames(sample_clip_path("carphone_pristine"), 7)]
     lr = [bi_degrade(f, 4) for f in frames]
-    resolver = VideoSuperResolver(demo_model)
+    resolver = VideoSuperResolver(model)
     centre = [2, 3, 4]
     lgfn_psnr = [calculate_psnr_ssim(sr, frames[i])[0] for i, sr in resolver.upscale_clip(lr, centre)]
     bicubic_psnr = [calculate_psnr_ssim(bicubic_upscale(lr[i], 4), frames[i])[0] for i in centre]
