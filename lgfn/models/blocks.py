@@ -13,6 +13,11 @@ from torch import nn
 LRELU_SLOPE = 0.1
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether the ``(b, c, h, w)`` tensor ``x`` is stored channels-last (and not also contiguous)."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def channels_last_frames(x: torch.Tensor) -> bool:
     """Whether the frames of ``x`` (``(b, t, c, h, w)``) are channels-last: channels innermost."""
     return x.stride(2) == 1 and x.shape[2] > 1
@@ -25,7 +30,7 @@ def stack_frames(frames: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch
     a channels-last view, so the convolutions that follow need no layout conversion.
     """
     first = frames[0]
-    if first.is_contiguous() or not first.is_contiguous(memory_format=torch.channels_last):
+    if not is_channels_last(first):
         return torch.stack(frames, dim=1)
     b, c, h, w = first.shape
     out = torch.empty(

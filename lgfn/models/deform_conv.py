@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgfn.errors import LGFNError
+from lgfn.models.blocks import is_channels_last
 
 BACKENDS = ("torchvision", "mmcv", "grid_sample")
 #: The grid_sample backend samples at most about this many values at once (bounds its memory).
@@ -93,7 +94,7 @@ def _grid_sample_deform_conv(
     # Without autograd the big intermediates are written in place (the same values, less memory).
     inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, offset, mask)))
     # Channels-last in, channels-last out: the product is then computed pixel-major.
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    channels_last = is_channels_last(x)
     step = max(1, _GRID_SAMPLE_CHUNK // max(1, c * k * ho * wo))
     outs = []
     for start in range(0, b, step):
