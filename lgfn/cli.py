@@ -192,8 +192,10 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "model) is accepted; the window is filled with repeated frames, which restores less "
             "detail. Odd output sizes: H.264 needs an even width and height, so such frames are "
             "padded by one repeated row/column in a video output (a PNG folder keeps the exact size). "
-            "Only the first video stream is upscaled: audio and subtitles are not copied, and a "
-            "variable-frame-rate input is written at its average frame rate."
+            "Sound: a video output carries the input's audio streams, copied as they are or, where "
+            "the output container cannot hold their codec, re-encoded as AAC; cut where the upscaled "
+            "frames end (--max-frames). Only the first video stream is upscaled, subtitles are not "
+            "copied, and a variable-frame-rate input is written at its average frame rate."
         ),
     )
     parser.add_argument("input", metavar="INPUT", type=Path, help="video file or folder of frames")
@@ -284,6 +286,9 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
         help="INPUT is ground truth: upscale its bicubic downscaling (the paper's BI protocol) "
         "and report luma PSNR/SSIM of OUTPUT against INPUT",
     )
+    parser.add_argument(
+        "--no-audio", action="store_true", help="do not carry the input's audio into a video OUTPUT"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
@@ -367,10 +372,20 @@ def upscale(args: argparse.Namespace) -> int:
     logger.info(
         "input: %s, %dx%d, %s frames, %s fps", args.input, w, h, total or "unknown number of", source.fps
     )
+    audio_from = None if args.no_audio else source
+    if audio_from is not None and getattr(source, "audio_streams", 0) and source.fps != source.stream_fps:
+        logger.warning(
+            "the input's audio is not written: --fps %s retimes the video (its own rate is %s fps), so the "
+            "sound would drift out of sync",
+            source.fps,
+            source.stream_fps,
+        )
+        audio_from = None
     # The output is opened first so that an existing OUTPUT is refused before the model loads; the
     # sink's temporary file is removed again if anything below fails.
+    sink = open_sink(args.output, source.fps, args.crf, args.overwrite, audio_from=audio_from)
     with (
-        open_sink(args.output, fps=source.fps, crf=args.crf, overwrite=args.overwrite) as sink,
+        sink,
         logging_redirect_tqdm(),
     ):
         upscaler = _build_upscaler(args)

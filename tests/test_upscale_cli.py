@@ -9,6 +9,7 @@ import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,14 @@ from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.models import LGFN
 from tests.conftest import TINY_MODEL
-from tests.test_video import NTSC_FILM, make_frames, write_folder, write_video_pyav
+from tests.test_video import (
+    NTSC_FILM,
+    beep_time,
+    make_frames,
+    write_folder,
+    write_video_pyav,
+    write_video_with_audio,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,6 +160,31 @@ def test_clip_shorter_than_the_window_is_upscaled_with_a_warning(tmp_path, tiny_
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 0
     assert len(read_video_frames(tmp_path / "out")) == 2
     assert "fewer than the model's 5-frame window" in capsys.readouterr().err
+
+
+def audio_codecs(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [stream.codec_context.name for stream in container.streams.audio]
+
+
+def test_audio_is_carried_unless_no_audio_or_retimed(tmp_path, capsys):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    assert (
+        run_cli(tmp_path / "in.mov", "-o", tmp_path / "a.mp4", "--method", "bicubic", "--max-frames", "6")
+        == 0
+    )
+    assert "audio: pcm_s16le copied" in capsys.readouterr().err
+    assert audio_codecs(tmp_path / "a.mp4") == ["pcm_s16le"]
+    assert beep_time(tmp_path / "a.mp4") == pytest.approx(0.5, abs=1e-3)  # in step with the flash frame
+    assert np.argmax([frame.mean() for frame in read_video_frames(tmp_path / "a.mp4")]) == 5
+
+    assert run_cli(tmp_path / "in.mov", "-o", tmp_path / "b.mp4", "--method", "bicubic", "--no-audio") == 0
+    assert audio_codecs(tmp_path / "b.mp4") == []
+    capsys.readouterr()
+    assert run_cli(tmp_path / "in.mov", "-o", tmp_path / "c.mp4", "--method", "bicubic", "--fps", "25") == 0
+    assert "audio is not written: --fps 25 retimes the video" in capsys.readouterr().err
+    assert audio_codecs(tmp_path / "c.mp4") == []
+    assert open_source(tmp_path / "c.mp4").fps == 25
 
 
 def test_odd_output_size_is_padded_in_video_kept_in_folder(tmp_path, capsys):

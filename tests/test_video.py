@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from lgfn.data import video
 from lgfn.data.io import write_image
 from lgfn.data.video import (
     DEFAULT_FOLDER_FPS,
@@ -281,3 +283,145 @@ def test_sink_rejects_bad_names_and_values(tmp_path):
         sink.write(make_frames(1, 8, 8)[0])
         with pytest.raises(ValueError, match="earlier frames are 8x8"):
             sink.write(make_frames(1, 10, 8)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio carried into a video output
+
+AUDIO_RATE = 16000
+BEEP_AT = 1.0  # seconds, on the input file's clock
+VIDEO_FPS = 10
+
+
+def write_video_with_audio(path: Path, codec: str, frames: int = 20, video_start: int = 5) -> None:
+    """A clip whose sound is silent but for a 50 ms beep at :data:`BEEP_AT` s, and whose picture flashes
+    white on the frame shown at that instant; the video begins at ``video_start`` / 10 s, the audio at 0."""
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=VIDEO_FPS)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        audio = container.add_stream(codec, rate=AUDIO_RATE)
+        audio.layout = "mono"
+        for i in range(frames):
+            pts = video_start + i
+            level = 255 if pts == round(BEEP_AT * VIDEO_FPS) else 40
+            picture = av.VideoFrame.from_ndarray(np.full((24, 32, 3), level, np.uint8), format="rgb24")
+            picture.pts, picture.time_base = pts, Fraction(1, VIDEO_FPS)
+            container.mux(video.encode(picture))
+        seconds = (video_start + frames) / VIDEO_FPS
+        samples = np.zeros(round(seconds * AUDIO_RATE), np.float32)
+        beep = slice(round(BEEP_AT * AUDIO_RATE), round((BEEP_AT + 0.05) * AUDIO_RATE))
+        samples[beep] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(beep.stop - beep.start) / AUDIO_RATE)
+        for start in range(0, len(samples), 1024):
+            chunk = (samples[None, start : start + 1024] * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+            container.mux(audio.encode(frame))
+        container.mux(video.encode(None))
+        container.mux(audio.encode(None))
+
+
+def read_audio(path: Path) -> tuple[str, float, np.ndarray, int]:
+    """The first audio stream of a file: codec name, time of its first sample (s), its mono samples and
+    their rate (Opus decodes at 48 kHz whatever rate it was given)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        chunks, first = [], None
+        for frame in container.decode(stream):
+            if first is None:
+                first = float(frame.pts * frame.time_base)
+            chunk = frame.to_ndarray().astype(np.float32)
+            if frame.format.name.startswith("s16"):
+                chunk /= 32767
+            chunks.append(chunk.reshape(-1) if frame.format.is_planar else chunk[0])
+        return stream.codec_context.name, first, np.concatenate(chunks), stream.codec_context.sample_rate
+
+
+def beep_time(path: Path) -> float:
+    """When the beep begins in a file, in seconds of its clock."""
+    _, first, samples, rate = read_audio(path)
+    return first + np.flatnonzero(np.abs(samples) > 0.1)[0] / rate
+
+
+def upscale_with_audio(source_path: Path, out: Path, max_frames: int | None = None) -> list[np.ndarray]:
+    """Copy a clip's frames through a sink that carries its audio; returns the frames written."""
+    source = open_source(source_path)
+    frames = list(itertools.islice(source, max_frames))
+    with open_sink(out, fps=source.fps, crf=0, audio_from=source) as sink:
+        for frame in frames:
+            sink.write(frame)
+    return frames
+
+
+def test_video_source_knows_its_start_time_and_audio(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    source = open_source(tmp_path / "in.mov")
+    assert source.start_time == Fraction(1, 2)
+    assert source.stream_fps == VIDEO_FPS
+    assert source.audio_streams == 1
+
+
+def test_audio_is_copied_in_sync_with_the_frames(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    frames = upscale_with_audio(tmp_path / "in.mov", tmp_path / "out.mp4")
+    flash = int(np.argmax([frame.mean() for frame in frames]))
+    assert flash == 5  # the picture begins 0.5 s into the input's clock ...
+    codec, first, samples, rate = read_audio(tmp_path / "out.mp4")
+    assert (codec, rate) == ("pcm_s16le", AUDIO_RATE)  # the packets as they were
+    # ... so the output's sound is the input's from 0.5 s on, from the first whole packet after it.
+    assert 0 <= first < 0.07
+    assert beep_time(tmp_path / "out.mp4") == pytest.approx(flash / VIDEO_FPS, abs=1e-3)
+    original = read_audio(tmp_path / "in.mov")[2]
+    start = round((0.5 + first) * AUDIO_RATE)
+    assert np.array_equal(samples, original[start : start + len(samples)])
+    assert len(samples) / AUDIO_RATE == pytest.approx(len(frames) / VIDEO_FPS, abs=0.07)
+    assert listing(tmp_path) == ["in.mov", "out.mp4"]
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_as_aac(tmp_path):
+    write_video_with_audio(tmp_path / "in.mkv", "libopus")  # Opus: .mov and .avi cannot hold it
+    frames = upscale_with_audio(tmp_path / "in.mkv", tmp_path / "out.mov")
+    codec, _, samples, rate = read_audio(tmp_path / "out.mov")
+    assert codec == "aac"
+    assert beep_time(tmp_path / "out.mov") == pytest.approx(0.5, abs=0.01)
+    assert len(samples) / rate == pytest.approx(len(frames) / VIDEO_FPS, abs=0.1)
+
+
+def test_audio_ends_where_the_frames_end(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    upscale_with_audio(tmp_path / "in.mov", tmp_path / "out.mkv", max_frames=8)
+    samples = read_audio(tmp_path / "out.mkv")[2]
+    assert len(samples) / AUDIO_RATE == pytest.approx(0.8, abs=0.07)
+
+
+def test_folder_output_and_silent_input_carry_no_audio(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    upscale_with_audio(tmp_path / "in.mov", tmp_path / "frames")
+    assert len(listing(tmp_path / "frames")) == 20
+    write_video_pyav(tmp_path / "silent.mp4", make_frames(3))
+    assert open_source(tmp_path / "silent.mp4").audio_streams == 0
+    upscale_with_audio(tmp_path / "silent.mp4", tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [stream.type for stream in container.streams] == ["video"]
+
+
+def test_interrupted_output_with_audio_leaves_nothing(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    source = open_source(tmp_path / "in.mov")
+    with pytest.raises(KeyboardInterrupt), open_sink(tmp_path / "out.mp4", fps=10, audio_from=source) as sink:
+        for frame in itertools.islice(source, 3):
+            sink.write(frame)
+        raise KeyboardInterrupt
+    assert listing(tmp_path) == ["in.mov"]
+
+
+def test_audio_that_can_be_neither_copied_nor_reencoded_is_left_out(tmp_path, monkeypatch, caplog):
+    def refuse(self, source, output):
+        raise ValueError("no way to write it")
+
+    monkeypatch.setattr(video._AudioRoute, "__init__", refuse)
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
+    frames = upscale_with_audio(tmp_path / "in.mov", tmp_path / "out.mp4")
+    assert "audio stream 1 (pcm_s16le) of" in caplog.text and "is left out" in caplog.text
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [stream.type for stream in container.streams] == ["video"]
+    assert len(read_video_frames(tmp_path / "out.mp4")) == len(frames)

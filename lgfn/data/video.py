@@ -12,8 +12,11 @@ beside the output (``.NAME.partial-XXXX``) that is renamed to the final name onl
 closes after success. On an error or Ctrl-C the temporary output is removed, so the output path
 holds either the complete result or nothing.
 
-Only the first video stream of a file is read (audio and subtitles are ignored); a sink writes frames
-at one constant rate, so a variable-frame-rate input comes out at its average rate.
+Only the first video stream of a file is read as frames; a sink writes frames at one constant rate,
+so a variable-frame-rate input comes out at its average rate. A video sink can carry a video file's
+audio streams along (:class:`AudioCopy`): copied as they are where the output container holds their
+codec, re-encoded as AAC where it does not, timed so that they stay in sync with the frames and cut
+where the frames end. Subtitles and other streams are not carried.
 
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
 declares none, FFmpeg's default); written videos use BT.601, limited range, and say so in the
@@ -22,6 +25,7 @@ stream's metadata so players convert them back the same way.
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import os
@@ -123,7 +127,29 @@ class FrameSource(ABC):
 
 
 class VideoFileSource(FrameSource):
-    """The frames of the first video stream of a video file, decoded by FFmpeg as they are needed."""
+    """The frames of the first video stream of a video file, decoded by FFmpeg as they are needed.
+
+    Attributes:
+        start_time: presentation time of the first frame, in seconds (where the file's clock stands
+            when the video begins; audio is placed against it).
+        stream_fps: the frame rate the file states (``fps`` differs when another one was given).
+        audio_streams: number of audio streams in the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fps: Fraction,
+        size: tuple[int, int],
+        num_frames: int | None,
+        start_time: Fraction = Fraction(0),
+        stream_fps: Fraction | None = None,
+        audio_streams: int = 0,
+    ) -> None:
+        super().__init__(path, fps, size, num_frames)
+        self.start_time = start_time
+        self.stream_fps = stream_fps
+        self.audio_streams = audio_streams
 
     def __iter__(self) -> Iterator[np.ndarray]:
         index = 0
@@ -240,7 +266,18 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             else:
                 seconds = None
             num_frames = round(seconds * Fraction(rate)) if seconds else None
-        return VideoFileSource(path, fps, (first.width, first.height), num_frames)
+        start_time = Fraction(0)
+        if first.pts is not None and first.time_base is not None:
+            start_time = Fraction(first.pts * first.time_base)
+        return VideoFileSource(
+            path,
+            fps,
+            (first.width, first.height),
+            num_frames,
+            start_time=start_time,
+            stream_fps=Fraction(rate) if rate else None,
+            audio_streams=len(container.streams.audio),
+        )
 
 
 def read_video_frames(
@@ -267,6 +304,164 @@ def read_video_frames(
     if not frames:
         raise InputDataError(f"{path}: has no frames from index {start} on")
     return frames
+
+
+#: Bit rate of audio that has to be re-encoded (as AAC) because the output container cannot hold its codec.
+AAC_BIT_RATE = 192_000
+#: How far past the cut (in seconds) packets are still read: demuxed packets of different streams are
+#: only roughly in time order, and reading on to the end of a long file would waste time.
+_AUDIO_READ_AHEAD = Fraction(2)
+
+
+class _AudioRoute:
+    """One input audio stream and the output stream its packets go to, copied or re-encoded."""
+
+    def __init__(self, source: av.audio.stream.AudioStream, output: av.container.OutputContainer) -> None:
+        self.source = source
+        self.copy = _container_can_hold(output.format.name, source)
+        if self.copy:
+            self.stream = output.add_stream_from_template(source)
+        else:
+            context = source.codec_context
+            self.stream = output.add_stream("aac", rate=context.sample_rate)
+            self.stream.layout = context.layout
+            self.stream.bit_rate = AAC_BIT_RATE
+
+    def describe(self) -> str:
+        name = self.source.codec_context.name
+        return f"{name} copied" if self.copy else f"{name} re-encoded as AAC"
+
+
+def _container_can_hold(format_name: str, stream: av.audio.stream.AudioStream) -> bool:
+    """Whether a ``format_name`` container takes ``stream``'s packets as they are (tried in memory)."""
+    probe = av.open(io.BytesIO(), mode="w", format=format_name)
+    try:
+        probe.add_stream_from_template(stream)
+        probe.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError):
+        return False
+    finally:
+        try:
+            probe.close()
+        except (ValueError, av.FFmpegError):
+            pass
+
+
+class AudioCopy:
+    """The audio streams of a video file, carried into a video output as its frames are written.
+
+    Each audio stream is copied packet by packet where the output container holds its codec, and
+    decoded and re-encoded as AAC (:data:`AAC_BIT_RATE`) where it does not (e.g. Opus in ``.mov`` or
+    ``.avi``). The input's first video frame is time 0 of the output, as a :class:`VideoFileSink`
+    writes it, so sound and picture stay as they were in the input; audio before that frame and
+    after the output's last frame is dropped (an upscale stopped after N frames has N frames of
+    sound).
+
+    A :class:`VideoFileSink` drives it: :meth:`attach` when the output opens, :meth:`mux_until` after
+    each frame (packets are interleaved with the frames as the video grows), :meth:`finish` at the end.
+
+    Args:
+        source: the video file whose audio is carried.
+    """
+
+    def __init__(self, source: VideoFileSource) -> None:
+        self.path = source.path
+        self.start_time = source.start_time
+        self._input: av.container.InputContainer | None = None
+        self._packets: Iterator[av.Packet] | None = None
+        self._routes: dict[int, _AudioRoute] = {}
+        self._held: av.Packet | None = None  # read, but later than the last cut
+
+    def attach(self, output: av.container.OutputContainer) -> None:
+        """Open the input and add an output stream for each of its audio streams (before any muxing)."""
+        try:
+            self._input = av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise InputDataError(f"{self.path}: cannot read its audio ({_av_message(exc)})") from None
+        for stream in self._input.streams.audio:
+            try:
+                self._routes[stream.index] = _AudioRoute(stream, output)
+            except (ValueError, av.FFmpegError) as exc:
+                logger.warning(
+                    "audio stream %d (%s) of %s is left out: it can be neither copied nor re-encoded (%s)",
+                    stream.index, stream.codec_context.name, self.path, _av_message(exc),
+                )  # fmt: skip
+        carried = [self._input.streams[index] for index in self._routes]
+        self._packets = self._input.demux(carried) if carried else iter(())  # demux() alone reads all
+        if self._routes:
+            logger.info("audio: %s", ", ".join(route.describe() for route in self._routes.values()))
+
+    def mux_until(self, output: av.container.OutputContainer, end: Fraction) -> None:
+        """Write the audio that starts before ``end`` seconds of output time."""
+        while True:
+            packet = self._held or self._next_packet()
+            self._held = None
+            if packet is None:
+                return
+            start = self._output_time(packet)
+            if start >= end:
+                self._held = packet
+                return
+            self._mux(output, packet, start)
+
+    def finish(self, output: av.container.OutputContainer, end: Fraction) -> None:
+        """Write the rest of the audio up to ``end`` seconds (the video's end) and flush the encoders."""
+        self.mux_until(output, end)
+        # Packets of one stream may trail another's a little: look a short way past the cut.
+        while (packet := self._held or self._next_packet()) is not None:
+            self._held = None
+            start = self._output_time(packet)
+            if start >= end + _AUDIO_READ_AHEAD:
+                break
+            if start < end:
+                self._mux(output, packet, start)
+        for route in self._routes.values():
+            if not route.copy:
+                output.mux(route.stream.encode(None))
+        self.close()
+
+    def close(self) -> None:
+        """Release the input file."""
+        if self._input is not None:
+            self._input.close()
+            self._input = None
+
+    def _next_packet(self) -> av.Packet | None:
+        try:
+            for packet in self._packets:
+                if packet.pts is not None and packet.time_base is not None:  # not a demuxer's flush packet
+                    return packet
+        except av.FFmpegError as exc:
+            raise InputDataError(f"{self.path}: cannot read its audio ({_av_message(exc)})") from None
+        return None
+
+    def _output_time(self, packet: av.Packet) -> Fraction:
+        return Fraction(packet.pts * packet.time_base) - self.start_time
+
+    def _mux(self, output: av.container.OutputContainer, packet: av.Packet, start: Fraction) -> None:
+        if start < 0:
+            return  # sound from before the first frame
+        route = self._routes[packet.stream.index]
+        if route.copy:
+            shift = round(self.start_time / packet.time_base)
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = route.stream
+            output.mux(packet)
+            return
+        try:
+            frames = route.source.decode(packet)
+        except av.FFmpegError as exc:
+            logger.warning("%s: skipped undecodable audio (%s)", self.path, _av_message(exc))
+            return
+        for frame in frames:
+            if frame.pts is not None and frame.time_base is not None:
+                rate = frame.sample_rate
+                frame.pts = round((Fraction(frame.pts * frame.time_base) - self.start_time) * rate)
+                frame.time_base = Fraction(1, rate)
+            output.mux(route.stream.encode(frame))
 
 
 class FrameSink(ABC):
@@ -361,12 +556,22 @@ class VideoFileSink(FrameSink):
     Args:
         fps: frame rate of the output.
         crf: x264 constant rate factor, 0 (lossless luma) .. 51; lower is better and larger.
+        audio: sound to carry into the output along with the frames, or ``None``.
     """
 
-    def __init__(self, path: Path, temporary: Path, overwrite: bool, fps: Fraction, crf: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        temporary: Path,
+        overwrite: bool,
+        fps: Fraction,
+        crf: int,
+        audio: AudioCopy | None = None,
+    ) -> None:
         super().__init__(path, temporary, overwrite)
         self.fps = fps
         self.crf = crf
+        self.audio = audio
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
 
@@ -383,6 +588,13 @@ class VideoFileSink(FrameSink):
         stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
         stream.codec_context.color_range = _AVCOL_RANGE_MPEG
         self._stream = stream
+        if self.audio is not None:
+            self.audio.attach(self._container)
+        try:
+            self._container.start_encoding()  # the header: every stream is known now
+        except (ValueError, av.FFmpegError) as exc:
+            hint = "; --no-audio leaves the sound out" if self.audio is not None else ""
+            raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)}){hint}") from None
 
     def _write(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
@@ -407,12 +619,18 @@ class VideoFileSink(FrameSink):
         picture.pts = self.frames_written
         picture.time_base = 1 / self.fps
         self._container.mux(self._stream.encode(picture))
+        if self.audio is not None:
+            self.audio.mux_until(self._container, (self.frames_written + 1) / self.fps)
 
     def _finish(self) -> None:
         self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
+        if self.audio is not None:
+            self.audio.finish(self._container, self.frames_written / self.fps)
         self._container.close()
 
     def _discard(self) -> None:
+        if self.audio is not None:
+            self.audio.close()
         if self._container is not None:
             try:
                 self._container.close()
@@ -468,6 +686,7 @@ def open_sink(
     fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
     crf: int = DEFAULT_CRF,
     overwrite: bool = False,
+    audio_from: FrameSource | None = None,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -481,6 +700,8 @@ def open_sink(
         fps: frame rate of a video output (a folder records none).
         crf: x264 quality, 0 .. 51 (lower is better).
         overwrite: allow replacing an existing ``path`` (file or folder).
+        audio_from: the source whose audio streams a video output carries along (see
+            :class:`AudioCopy`); a folder output, or a source without audio, carries none.
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -512,5 +733,12 @@ def open_sink(
         # The temporary name keeps the extension: FFmpeg picks the container format from it.
         fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
         os.close(fd)
-        return VideoFileSink(path, Path(temporary), overwrite, fps, crf)
+        audio = AudioCopy(audio_from) if _has_audio(audio_from) else None
+        return VideoFileSink(path, Path(temporary), overwrite, fps, crf, audio)
+    if _has_audio(audio_from):
+        logger.info("the input's audio is not written: %s is a folder of frames", path)
     return FrameFolderSink(path, Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent)), overwrite)
+
+
+def _has_audio(source: FrameSource | None) -> bool:
+    return isinstance(source, VideoFileSource) and source.audio_streams > 0
