@@ -4,12 +4,13 @@ Subcommands:
 
 - ``lgfn upscale INPUT -o OUTPUT``: super-resolve a video file or a folder of frames into a video
   file or a folder of PNG frames, streaming (memory stays flat however long the video), with a
-  progress bar and a summary. See ``lgfn upscale --help``.
+  progress bar and a summary, the input's sound, and ``--resume`` after an interruption. See
+  ``lgfn upscale --help``.
 
 Each subcommand is a ``_add_<name>_parser`` that declares its options and a ``<name>(args)`` that
 runs it; add new ones to :data:`COMMANDS`. User errors (bad input, existing output, bad option
 values) print one ``error: ...`` line and exit with status 2; Ctrl-C exits with 130 and leaves no
-partial output.
+partial output under the output's name (finished frames wait beside it for ``--resume``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Upscaler(Protocol):
     scale: int
     num_frames: int
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]: ...
+    def stream(self, frames: Iterable[np.ndarray], start: int = 0) -> Iterator[np.ndarray]: ...
 
 
 @dataclass
@@ -58,7 +59,8 @@ class UpscaleReport:
     """What :func:`upscale_stream` did.
 
     Attributes:
-        frames: frames written.
+        frames: frames written by this run (a resumed run starts at ``start``).
+        start: index of the first frame this run wrote.
         input_size: ``(w, h)`` of the frames fed to the upscaler.
         output_size: ``(w, h)`` of the frames written.
         seconds: wall time of the streaming loop (decoding, upscaling, encoding).
@@ -66,6 +68,7 @@ class UpscaleReport:
     """
 
     frames: int = 0
+    start: int = 0
     input_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
     seconds: float = 0.0
@@ -89,11 +92,12 @@ class _ReferenceCheck:
         self.report = report
         self.originals: deque[np.ndarray] = deque()
 
-    def degrade(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def degrade(self, frames: Iterable[np.ndarray], start: int) -> Iterator[np.ndarray]:
         from lgfn.data.degradations import bi_degrade, crop_to_multiple
 
-        for frame in frames:
-            self.originals.append(crop_to_multiple(frame, self.scale))
+        for index, frame in enumerate(frames):
+            if index >= start:  # earlier frames are only context for a resumed run's first windows
+                self.originals.append(crop_to_multiple(frame, self.scale))
             yield bi_degrade(frame, self.scale)
 
     def score(self, sr: np.ndarray) -> None:
@@ -110,6 +114,7 @@ def upscale_stream(
     sink: FrameSink,
     reference: bool = False,
     on_frame: Callable[[], None] | None = None,
+    start: int = 0,
 ) -> UpscaleReport:
     """Stream frames through an upscaler into a sink, one frame at a time.
 
@@ -124,29 +129,31 @@ def upscale_stream(
             downscaling by ``scale``, the paper's protocol) and score every output against the
             original (luma PSNR/SSIM, no border crop).
         on_frame: called after each frame is written (progress display).
+        start: the first frame to upscale and write (continuing an interrupted run: earlier frames
+            are read as context only).
 
     Returns:
         An :class:`UpscaleReport`.
     """
-    report = UpscaleReport()
+    report = UpscaleReport(start=start)
     check = _ReferenceCheck(upscaler.scale, report) if reference else None
 
     def inputs() -> Iterator[np.ndarray]:
-        stream = check.degrade(frames) if check else frames
+        stream = check.degrade(frames, start) if check else frames
         for frame in stream:
             if report.input_size is None:
                 report.input_size = (frame.shape[1], frame.shape[0])
             yield frame
 
-    start = time.perf_counter()
-    for sr in upscaler.stream(inputs()):
+    began = time.perf_counter()
+    for sr in upscaler.stream(inputs(), start=start):
         if check:
             check.score(sr)
         sink.write(sr)
         report.frames += 1
         if on_frame:
             on_frame()
-    report.seconds = time.perf_counter() - start
+    report.seconds = time.perf_counter() - began
     report.output_size = sink.size
     return report
 
@@ -185,7 +192,8 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "frames in name order) into OUTPUT, chosen by its name: a video file (.mp4 .mkv .mov .avi; "
             "H.264, same frame rate as the input) or a folder of PNG frames 00000000.png, ... "
             "Frames are streamed: memory does not grow with the video's length. OUTPUT appears only "
-            "when complete; an error or Ctrl-C leaves nothing behind."
+            "when complete; until then finished work waits in .OUTPUT.partial beside it, where an "
+            "error or Ctrl-C leaves it for --resume."
         ),
         epilog=(
             "Short clips: a clip with fewer frames than the model's window (7 for the released "
@@ -289,6 +297,12 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-audio", action="store_true", help="do not carry the input's audio into a video OUTPUT"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep the finished frames it left beside OUTPUT "
+        "(.OUTPUT.partial) and upscale the rest; needs the same input and options",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
@@ -319,14 +333,12 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
         if args.ckpt is not None:
             logger.warning("--ckpt is ignored with --method bicubic")
         return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
-    ckpt = args.ckpt
-    if ckpt is None:
-        if not DEFAULT_CHECKPOINT.is_file():
-            raise LGFNError(
-                f"no --ckpt given and the demo checkpoint {DEFAULT_CHECKPOINT} does not exist; "
-                "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
-            )
-        ckpt = DEFAULT_CHECKPOINT
+    ckpt = _checkpoint_path(args)
+    if args.ckpt is None and not ckpt.is_file():
+        raise LGFNError(
+            f"no --ckpt given and the demo checkpoint {DEFAULT_CHECKPOINT} does not exist; "
+            "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
+        )
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
     try:
@@ -347,6 +359,41 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
         args.precision,
     )
     return resolver_from_args(model, args, device)
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    return DEFAULT_CHECKPOINT if args.ckpt is None else args.ckpt
+
+
+def _file_identity(path: Path) -> dict:
+    """A file's absolute path, size and modification time: what tells that it is still the same file."""
+    try:
+        status = path.stat()
+    except OSError:
+        return {"path": str(path.resolve())}
+    return {"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+def _job(args: argparse.Namespace, source) -> dict:
+    """The settings that decide the output's frames; a resumed run must repeat them (JSON values)."""
+    job = {
+        "input": _file_identity(args.input) if args.input.is_file() else {"path": str(args.input.resolve())},
+        "input_frames": source.num_frames if args.input.is_dir() else None,
+        "input_size": list(source.size),
+        "max_frames": args.max_frames,
+        "reference": args.reference,
+        "method": args.method,
+    }
+    if args.method == "bicubic":
+        job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
+    else:
+        job.update(
+            checkpoint=_file_identity(_checkpoint_path(args)),
+            precision=args.precision,
+            padding=args.padding,
+            tile=[args.tile, args.tile_overlap] if args.tile else None,
+        )
+    return job
 
 
 def _peak_memory(device_type: str) -> str:
@@ -381,17 +428,27 @@ def upscale(args: argparse.Namespace) -> int:
             source.stream_fps,
         )
         audio_from = None
-    # The output is opened first so that an existing OUTPUT is refused before the model loads; the
-    # sink's temporary file is removed again if anything below fails.
-    sink = open_sink(args.output, source.fps, args.crf, args.overwrite, audio_from=audio_from)
-    with (
-        sink,
-        logging_redirect_tqdm(),
-    ):
+    # The output is opened first so that an existing OUTPUT is refused before the model loads; an
+    # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
+    sink = open_sink(
+        args.output,
+        source.fps,
+        args.crf,
+        args.overwrite,
+        audio_from,
+        resume=args.resume,
+        job=_job(args, source),
+    )
+    with sink, logging_redirect_tqdm():
         upscaler = _build_upscaler(args)
         device_type = getattr(getattr(upscaler, "device", None), "type", "cpu")
         with tqdm(
-            total=total, unit="frame", desc="upscale", disable=args.no_progress, dynamic_ncols=True
+            total=total,
+            initial=sink.resume_from,
+            unit="frame",
+            desc="upscale",
+            disable=args.no_progress,
+            dynamic_ncols=True,
         ) as bar:
             report = upscale_stream(
                 itertools.islice(source, args.max_frames),  # stops without decoding one frame more
@@ -399,24 +456,29 @@ def upscale(args: argparse.Namespace) -> int:
                 sink,
                 reference=args.reference,
                 on_frame=bar.update,
+                start=sink.resume_from,
             )
-    if report.frames < upscaler.num_frames:
+    if sink.frames_written < upscaler.num_frames:
         logger.warning(
             "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
             "repeated frames, so less detail was restored",
-            report.frames,
+            sink.frames_written,
             upscaler.num_frames,
         )
+    resumed = f" (frames {report.start}-{sink.frames_written - 1}; earlier ones by an interrupted run)"
+    if report.frames == 0:
+        logger.info("all %d frames were finished before; wrote %s", sink.frames_written, args.output)
+        return 0
     (iw, ih), (ow, oh) = report.input_size, report.output_size
     logger.info(
-        "upscaled %d frames %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
-        report.frames, iw, ih, ow, oh, report.seconds, report.frames_per_second,
-        report.seconds / max(report.frames, 1),
+        "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
+        report.frames, resumed if report.start else "", iw, ih, ow, oh, report.seconds,
+        report.frames_per_second, report.seconds / max(report.frames, 1),
         _peak_memory(device_type), args.output,
     )  # fmt: skip
     if args.reference:
         logger.info(
-            "against INPUT (luma, no border crop, mean of %d frames): PSNR %.2f dB, SSIM %.4f",
+            "against INPUT (luma, no border crop, mean of %d frames of this run): PSNR %.2f dB, SSIM %.4f",
             len(report.psnr), float(np.mean(report.psnr)), float(np.mean(report.ssim)),
         )  # fmt: skip
     return 0

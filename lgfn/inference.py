@@ -21,6 +21,7 @@ It is shared by ``test.py`` and ``lgfn upscale`` and owns every speed and memory
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
@@ -214,7 +215,7 @@ class VideoSuperResolver:
         for index, sr in self._run(iter(windows), frames.__getitem__):
             yield index, (sr if as_float else to_uint8(sr))
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def stream(self, frames: Iterable[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         """Super-resolve every frame of a stream, in order, holding only a few frames in memory.
 
         A window can be run once the frames it needs have arrived; the stream's length is known
@@ -222,13 +223,18 @@ class VideoSuperResolver:
 
         Args:
             frames: LR frames ``(h, w, 3)`` uint8 RGB, all the same size.
+            start: the first frame to super-resolve (to continue an interrupted run); frames before
+                it are read, and the last few kept as context, so the outputs are exactly those of
+                a run from frame 0.
 
         Yields:
-            SR frames ``(s*h, s*w, 3)`` uint8 RGB, one per input frame.
+            SR frames ``(s*h, s*w, 3)`` uint8 RGB, one per input frame from ``start`` on.
         """
         buffer: dict[int, np.ndarray] = {}
         state = {"received": 0, "done": False}
         source = iter(frames)
+        # No window from `start` on reaches back more than num_frames - 1 frames.
+        first_needed = start - self.num_frames
 
         def pull(upto: int) -> None:
             while not state["done"] and state["received"] <= upto:
@@ -237,11 +243,12 @@ class VideoSuperResolver:
                 except StopIteration:
                     state["done"] = True
                     return
-                buffer[state["received"]] = frame
+                if state["received"] >= first_needed:
+                    buffer[state["received"]] = frame
                 state["received"] += 1
 
         def windows() -> Iterator[Window]:
-            centre = 0
+            centre = start
             while True:
                 # Enough frames for this centre's window whatever the final length turns out to be.
                 pull(centre + self.num_frames)
@@ -408,9 +415,9 @@ class BicubicUpscaler:
         for i in range(len(frames)) if indices is None else indices:
             yield i, bicubic_upscale(frames[i], self.scale)
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Yield the bicubic upscaling of every frame, in order."""
+    def stream(self, frames: Iterable[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
+        """Yield the bicubic upscaling of every frame from index ``start`` on, in order."""
         from lgfn.data.degradations import bicubic_upscale
 
-        for frame in frames:
+        for frame in itertools.islice(frames, start, None):
             yield bicubic_upscale(frame, self.scale)

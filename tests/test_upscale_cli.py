@@ -16,6 +16,7 @@ import torch
 
 import lgfn
 from lgfn import cli
+from lgfn.data import video
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
 from lgfn.data.video import open_sink, open_source, read_video_frames
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
@@ -25,6 +26,7 @@ from tests.conftest import TINY_MODEL
 from tests.test_video import (
     NTSC_FILM,
     beep_time,
+    close_to,
     make_frames,
     write_folder,
     write_video_pyav,
@@ -246,21 +248,66 @@ def test_frame_breaking_part_way_leaves_no_output(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
-@pytest.mark.parametrize("name", ["out.mp4", "out"])
-def test_ctrl_c_part_way_exits_130_and_leaves_nothing(tmp_path, monkeypatch, capsys, name):
-    write_folder(tmp_path / "in", make_frames(8, 10, 8))
-    real_stream = BicubicUpscaler.stream
+def interrupt_after(monkeypatch, cls, frames: int) -> None:
+    """Make ``cls.stream`` raise KeyboardInterrupt, as Ctrl-C would, after yielding ``frames`` frames."""
+    real_stream = cls.stream
 
-    def interrupted(self, frames):
-        for index, sr in enumerate(real_stream(self, frames)):
-            if index == 3:
+    def interrupted(self, source, start=0):
+        for index, sr in enumerate(real_stream(self, source, start=start)):
+            if index == frames:
                 raise KeyboardInterrupt
             yield sr
 
-    monkeypatch.setattr(BicubicUpscaler, "stream", interrupted)
-    assert run_cli(tmp_path / "in", "-o", tmp_path / name, "--method", "bicubic") == 130
+    monkeypatch.setattr(cls, "stream", interrupted)
+
+
+def test_ctrl_c_part_way_exits_130_and_leaves_no_output(tmp_path, monkeypatch, capsys):
+    write_folder(tmp_path / "in", make_frames(8, 10, 8))
+    interrupt_after(monkeypatch, BicubicUpscaler, 3)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 130
     assert "interrupted" in capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["in"]
+    assert sorted(os.listdir(tmp_path)) == ["in"]  # 3 frames: no whole segment of video to keep
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_frames(tmp_path, tiny_ckpt, monkeypatch, capsys):
+    frames = make_frames(9, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    options = ["--ckpt", tiny_ckpt, "--batch", "2"]
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
+
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 4)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *options) == 130
+    assert "the same command with --resume continues from frame 4" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == [".out.partial", "in", "whole"]
+
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *options) == 2
+    assert "an interrupted run left 4 finished frame(s)" in error_line(capsys)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *options, "--precision", "bf16", "--resume") == 2
+    assert "precision: 'fp32' then, 'bf16' now" in error_line(capsys)
+
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *options, "--resume") == 0
+    assert "upscaled 5 frames (frames 4-8; earlier ones by an interrupted run)" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["in", "out", "whole"]
+    whole, resumed = read_video_frames(tmp_path / "whole"), read_video_frames(tmp_path / "out")
+    assert len(resumed) == 9
+    for a, b in zip(resumed, whole, strict=True):
+        np.testing.assert_array_equal(a, b)  # windows across the break had their real neighbours
+
+
+def test_resumed_video_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 2)
+    frames = make_frames(7, 10, 8)
+    write_folder(tmp_path / "in", frames)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, BicubicUpscaler, 5)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic") == 130
+    assert "continues from frame 4" in capsys.readouterr().err
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic", "--resume") == 0
+    got = read_video_frames(tmp_path / "out.mkv")
+    assert len(got) == 7
+    assert all(close_to(g, bicubic_upscale(f, 4), 2.0) for g, f in zip(got, frames, strict=True))
+    assert sorted(os.listdir(tmp_path)) == ["in", "out.mkv"]
 
 
 def test_existing_output_refused_unless_overwrite(tmp_path, capsys):

@@ -226,14 +226,76 @@ def test_folder_sink_writes_exact_numbered_pngs(tmp_path):
     )
 
 
-@pytest.mark.parametrize("name", ["out.mp4", "frames"])
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_sink_leaves_nothing_when_interrupted(tmp_path, name, error):
-    with pytest.raises(error), open_sink(tmp_path / name, fps=25) as sink:
-        for frame in make_frames(5):
+def test_interrupted_video_with_no_finished_segment_leaves_nothing(tmp_path, error):
+    with pytest.raises(error), open_sink(tmp_path / "out.mp4", fps=25) as sink:
+        for frame in make_frames(5):  # fewer than SEGMENT_FRAMES
             sink.write(frame)
         raise error("stopped part-way")
     assert listing(tmp_path) == []
+
+
+def write_some(path: Path, frames: list[np.ndarray], stop_after: int | None = None, **options) -> int:
+    """Write ``frames`` from the sink's resume point on, raising KeyboardInterrupt after ``stop_after``;
+    returns where the sink started."""
+    sink = open_sink(path, fps=NTSC_FILM, crf=0, **options)
+    with sink:
+        for index, frame in enumerate(frames[sink.resume_from :]):
+            if index == stop_after:
+                raise KeyboardInterrupt
+            sink.write(frame)
+    return sink.resume_from
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "frames"])
+def test_interrupted_output_keeps_its_finished_work_and_resumes(tmp_path, monkeypatch, caplog, name):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 4)
+    frames, out = make_frames(11), tmp_path / name
+    with pytest.raises(KeyboardInterrupt):
+        write_some(out, frames, stop_after=10, job={"model": "a"})
+    kept = 8 if name == "out.mp4" else 10  # whole segments of 4 frames; every finished PNG
+    assert listing(tmp_path) == [f".{name}.partial"]  # no output yet, the work beside it
+    assert f"{kept} finished frame(s) are kept in" in caplog.text
+
+    with pytest.raises(LGFNError, match=f"left {kept} finished frame.*pass --resume"):
+        open_sink(out, fps=NTSC_FILM, job={"model": "a"})
+    with pytest.raises(LGFNError, match="used other settings .model: 'a' then, 'b' now"):
+        open_sink(out, fps=NTSC_FILM, crf=0, resume=True, job={"model": "b"})
+    assert write_some(out, frames, resume=True, job={"model": "a"}) == kept
+    assert listing(tmp_path) == [name]
+    decoded = read_video_frames(out)
+    assert len(decoded) == 11
+    for original, got in zip(frames, decoded, strict=True):
+        assert close_to(got, original, 1.5)  # the right frames in the right order, twice interrupted or not
+    if name == "out.mp4":
+        source = open_source(out)
+        assert (source.fps, source.num_frames) == (NTSC_FILM, 11)
+
+
+def test_resume_without_earlier_work_starts_from_the_first_frame(tmp_path):
+    assert write_some(tmp_path / "frames", make_frames(3), resume=True) == 0
+    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+
+
+def test_resume_ignores_a_piece_a_killed_run_was_writing(tmp_path):
+    frames = make_frames(4)
+    with pytest.raises(KeyboardInterrupt):
+        write_some(tmp_path / "frames", frames, stop_after=2)
+    work = video.work_folder(tmp_path / "frames")
+    (work / "frames" / ".writing-00000002.png").write_bytes(b"half a PNG")  # as a SIGKILL leaves it
+    (work / "lock").write_text("999999999")  # ... with its lock: no such process
+    assert write_some(tmp_path / "frames", frames, resume=True) == 2
+    assert all(
+        np.array_equal(a, b) for a, b in zip(read_video_frames(tmp_path / "frames"), frames, strict=True)
+    )
+
+
+def test_a_work_folder_in_use_by_a_live_process_is_refused(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        write_some(tmp_path / "frames", make_frames(3), stop_after=1)
+    (video.work_folder(tmp_path / "frames") / "lock").write_text(str(os.getppid()))
+    with pytest.raises(LGFNError, match=f"another run .process {os.getppid()}. is writing"):
+        open_sink(tmp_path / "frames", resume=True)
 
 
 @pytest.mark.parametrize("old_kind", ["file", "folder"])
@@ -404,14 +466,17 @@ def test_folder_output_and_silent_input_carry_no_audio(tmp_path):
         assert [stream.type for stream in container.streams] == ["video"]
 
 
-def test_interrupted_output_with_audio_leaves_nothing(tmp_path):
+def test_resumed_video_carries_the_audio_in_sync(tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 3)
     write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
     source = open_source(tmp_path / "in.mov")
-    with pytest.raises(KeyboardInterrupt), open_sink(tmp_path / "out.mp4", fps=10, audio_from=source) as sink:
-        for frame in itertools.islice(source, 3):
-            sink.write(frame)
-        raise KeyboardInterrupt
-    assert listing(tmp_path) == ["in.mov"]
+    frames = list(source)
+    with pytest.raises(KeyboardInterrupt):
+        write_some(tmp_path / "out.mp4", frames, stop_after=7, audio_from=source)
+    assert write_some(tmp_path / "out.mp4", frames, resume=True, audio_from=source) == 6
+    assert beep_time(tmp_path / "out.mp4") == pytest.approx(0.5, abs=1e-3)
+    assert np.argmax([frame.mean() for frame in read_video_frames(tmp_path / "out.mp4")]) == 5
+    assert listing(tmp_path) == ["in.mov", "out.mp4"]
 
 
 def test_audio_that_can_be_neither_copied_nor_reencoded_is_left_out(tmp_path, monkeypatch, caplog):

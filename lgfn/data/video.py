@@ -7,10 +7,12 @@ first frame of a video, checks every frame size in a folder) so that a bad input
 work is done.
 
 A :class:`FrameSink` writes frames to a video file (H.264, ``yuv420p``) or to a folder of PNG frames
-``00000000.png, 00000001.png, ...``. Output is atomic: frames go to a hidden temporary file or folder
-beside the output (``.NAME.partial-XXXX``) that is renamed to the final name only when the sink
-closes after success. On an error or Ctrl-C the temporary output is removed, so the output path
-holds either the complete result or nothing.
+``00000000.png, 00000001.png, ...``. Output is atomic and work is not lost: frames go to a hidden
+work folder beside the output (``.NAME.partial``), as PNG frames or as segments of
+:data:`SEGMENT_FRAMES` encoded frames, each finished piece under its final name; the output is
+assembled and moved to its name only when the sink closes after success. On an error or Ctrl-C the
+output path is left as it was (the complete result or nothing) and the finished pieces stay in the
+work folder, with the run's settings, for a later run to resume from.
 
 Only the first video stream of a file is read as frames; a sink writes frames at one constant rate,
 so a variable-frame-rate input comes out at its average rate. A video sink can carry a video file's
@@ -27,15 +29,18 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import logging
 import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import av
 import numpy as np
@@ -464,25 +469,50 @@ class AudioCopy:
             output.mux(route.stream.encode(frame))
 
 
-class FrameSink(ABC):
-    """Writes frames to a temporary output that becomes ``path`` when :meth:`close` succeeds.
+#: Frames per segment of a video output: the unit of work an interrupted run keeps (and of x264's
+#: keyframe interval). At 15 s per frame (the paper's network on a 2-core CPU) that is 25 minutes.
+SEGMENT_FRAMES = 100
+#: The settings a work folder was made with, checked before it is resumed.
+_JOB_FILE = "job.json"
+#: Holds the process id of the run writing a work folder.
+_LOCK_FILE = "lock"
 
-    Use it as a context manager: leaving the ``with`` block normally finishes the output, leaving
-    it by an exception (Ctrl-C included) removes the temporary output and leaves ``path`` as it was.
+
+def work_folder(path: str | os.PathLike) -> Path:
+    """The hidden folder beside an output that holds its finished work until the output is complete."""
+    path = Path(path)
+    return path.parent / f".{path.name}.partial"
+
+
+class FrameSink(ABC):
+    """Writes frames to a work folder beside ``path`` that becomes the output when :meth:`close` succeeds.
+
+    The work folder (:func:`work_folder`, ``.NAME.partial``) holds finished work, each piece written
+    atomically: PNG frames for a folder output, segments of :data:`SEGMENT_FRAMES` frames for a video
+    output. Leaving the ``with`` block normally assembles the output, moves it to ``path`` and removes
+    the work folder. Leaving it by an exception (Ctrl-C included) drops the unfinished piece and
+    leaves ``path`` as it was; finished pieces stay in the work folder, with the settings of the run,
+    for a later run to continue from (``open_sink(..., resume=True)``, ``lgfn upscale --resume``).
     Make one with :func:`open_sink`.
 
     Args:
         path: the final output path.
-        temporary: where frames are written until :meth:`close`, beside ``path``.
+        work: the work folder, created and locked by :func:`open_sink`.
         overwrite: replace an existing ``path`` on success.
+        start: frames already finished in ``work`` (the first frame to write is ``start``).
+
+    Attributes:
+        resume_from: ``start``: the index of the first frame this sink is given.
+        frames_written: frames finished so far, those of earlier runs included.
     """
 
-    def __init__(self, path: Path, temporary: Path, overwrite: bool) -> None:
+    def __init__(self, path: Path, work: Path, overwrite: bool, start: int = 0) -> None:
         self.path = path
-        self.temporary = temporary
+        self.work = work
         self.overwrite = overwrite
-        self.frames_written = 0
-        self.size: tuple[int, int] | None = None  # (w, h) of the frames written
+        self.resume_from = start
+        self.frames_written = start
+        self.size: tuple[int, int] | None = None  # (w, h) of the frames written by this sink
         self._finished = False
 
     def write(self, frame: np.ndarray) -> None:
@@ -505,34 +535,52 @@ class FrameSink(ABC):
     def _write(self, frame: np.ndarray) -> None: ...
 
     @abstractmethod
-    def _finish(self) -> None:
-        """Complete the temporary output (flush the encoder, close the file)."""
+    def _assemble(self) -> Path:
+        """Finish the last piece and build the complete output inside the work folder; return its path."""
 
     @abstractmethod
-    def _discard(self) -> None:
-        """Release open files and delete the temporary output."""
+    def _drop_unfinished(self) -> None:
+        """Release open files and delete the piece being written."""
+
+    @abstractmethod
+    def _finished_frames(self) -> int:
+        """Frames in finished pieces of the work folder."""
 
     def close(self) -> None:
-        """Finish the output and move it to its final name (replacing the old one if allowed)."""
+        """Assemble the output and move it to its final name (replacing the old one if allowed)."""
         if self._finished:
             return
         self._finished = True
         try:
             if self.frames_written == 0:
                 raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
-            self._finish()
+            output = self._assemble()
             # mkstemp/mkdtemp make owner-only files; the output gets the permissions a new file would.
-            _apply_umask(self.temporary, 0o777 if self.temporary.is_dir() else 0o666)
-            _move_into_place(self.temporary, self.path, self.overwrite)
+            _apply_umask(output, 0o777 if output.is_dir() else 0o666)
+            _move_into_place(output, self.path, self.overwrite)
         except BaseException:
-            self._discard()
+            self._keep_finished_work()
             raise
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def abort(self) -> None:
-        """Drop everything written so far; ``path`` is left as it was."""
+        """Stop without an output: the unfinished piece is dropped, finished ones stay for a resume."""
         if not self._finished:
             self._finished = True
-            self._discard()
+            self._keep_finished_work()
+
+    def _keep_finished_work(self) -> None:
+        self._drop_unfinished()
+        kept = self._finished_frames()
+        if kept == 0:
+            shutil.rmtree(self.work, ignore_errors=True)
+            return
+        (self.work / _LOCK_FILE).unlink(missing_ok=True)
+        logger.warning(
+            "%s is not complete; %d finished frame(s) are kept in %s: the same command with --resume "
+            "continues from frame %d",
+            self.path, kept, self.work, kept,
+        )  # fmt: skip
 
     def __enter__(self) -> FrameSink:
         return self
@@ -546,8 +594,29 @@ class FrameSink(ABC):
             self.abort()
 
 
+def _segment_name(first: int, count: int, suffix: str) -> str:
+    return f"frames_{first:08d}+{count:04d}{suffix}"
+
+
+def _finished_segments(work: Path) -> list[tuple[int, int, Path]]:
+    """``(first frame, frame count, file)`` of the contiguous finished segments from frame 0."""
+    found = {}
+    for file in work.glob("frames_*+*.mp4"):
+        first, count = file.stem.removeprefix("frames_").split("+")
+        found[int(first)] = (int(first), int(count), file)
+    segments, frame = [], 0
+    while frame in found:
+        segments.append(found[frame])
+        frame += found[frame][1]
+    return segments
+
+
 class VideoFileSink(FrameSink):
     """H.264 (libx264) in ``yuv420p``, at an exact rational frame rate.
+
+    Frames are encoded in segments of :data:`SEGMENT_FRAMES` (MP4 files in the work folder, each
+    starting with a keyframe); closing the sink joins the segments' packets into one stream in the
+    output container, without decoding them again, and adds the audio (:class:`AudioCopy`).
 
     ``yuv420p`` stores colour at half resolution, so H.264 needs an even width and height: a frame
     with an odd side is padded by repeating its last row or column (the video is one pixel larger
@@ -562,22 +631,28 @@ class VideoFileSink(FrameSink):
     def __init__(
         self,
         path: Path,
-        temporary: Path,
+        work: Path,
         overwrite: bool,
         fps: Fraction,
         crf: int,
         audio: AudioCopy | None = None,
+        start: int = 0,
     ) -> None:
-        super().__init__(path, temporary, overwrite)
+        super().__init__(path, work, overwrite, start)
         self.fps = fps
         self.crf = crf
         self.audio = audio
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
+        self._segment: Path | None = None  # the segment being written (a hidden name until finished)
+        self._segment_first = start
+        self._padding_logged = False
 
-    def _open(self, width: int, height: int) -> None:
+    def _open_segment(self, width: int, height: int) -> None:
+        self._segment_first = self.frames_written
+        self._segment = self.work / f".writing-{self.frames_written:08d}.mp4"
         try:
-            self._container = av.open(str(self.temporary), mode="w")
+            self._container = av.open(str(self._segment), mode="w")
             stream = self._container.add_stream("libx264", rate=self.fps)
         except av.FFmpegError as exc:
             raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)})") from None
@@ -588,25 +663,31 @@ class VideoFileSink(FrameSink):
         stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
         stream.codec_context.color_range = _AVCOL_RANGE_MPEG
         self._stream = stream
-        if self.audio is not None:
-            self.audio.attach(self._container)
-        try:
-            self._container.start_encoding()  # the header: every stream is known now
-        except (ValueError, av.FFmpegError) as exc:
-            hint = "; --no-audio leaves the sound out" if self.audio is not None else ""
-            raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)}){hint}") from None
+
+    def _finish_segment(self) -> None:
+        self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
+        self._container.close()
+        count = self.frames_written - self._segment_first
+        os.rename(self._segment, self.work / _segment_name(self._segment_first, count, ".mp4"))
+        self._container = self._stream = self._segment = None
+
+    def write(self, frame: np.ndarray) -> None:
+        super().write(frame)
+        if self.frames_written - self._segment_first == SEGMENT_FRAMES:
+            self._finish_segment()
 
     def _write(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         pad_h, pad_w = h % 2, w % 2
-        if self._stream is None:
-            if pad_h or pad_w:
-                logger.warning(
-                    "frames are %dx%d; H.264 needs even sizes, so %s is padded to %dx%d by repeating the "
-                    "last row/column (write a folder of PNG frames to keep the exact size)",
-                    w, h, self.path, w + pad_w, h + pad_h,
-                )  # fmt: skip
-            self._open(w + pad_w, h + pad_h)
+        if (pad_h or pad_w) and not self._padding_logged:
+            logger.warning(
+                "frames are %dx%d; H.264 needs even sizes, so %s is padded to %dx%d by repeating the "
+                "last row/column (write a folder of PNG frames to keep the exact size)",
+                w, h, self.path, w + pad_w, h + pad_h,
+            )  # fmt: skip
+            self._padding_logged = True
+        if self._container is None:
+            self._open_segment(w + pad_w, h + pad_h)
         if pad_h or pad_w:
             frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -616,19 +697,51 @@ class VideoFileSink(FrameSink):
             dst_color_range=ColorRange.MPEG,
             interpolation=_SWS_FLAGS,
         )
-        picture.pts = self.frames_written
+        picture.pts = self.frames_written - self._segment_first
         picture.time_base = 1 / self.fps
         self._container.mux(self._stream.encode(picture))
-        if self.audio is not None:
-            self.audio.mux_until(self._container, (self.frames_written + 1) / self.fps)
 
-    def _finish(self) -> None:
-        self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
-        if self.audio is not None:
-            self.audio.finish(self._container, self.frames_written / self.fps)
-        self._container.close()
+    def _assemble(self) -> Path:
+        if self._container is not None:
+            self._finish_segment()
+        segments = _finished_segments(self.work)
+        output = self.work / f"output{self.path.suffix}"
+        frame_time = 1 / self.fps
+        try:
+            container = av.open(str(output), mode="w")
+        except av.FFmpegError as exc:
+            raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)})") from None
+        with container:
+            with av.open(str(segments[0][2])) as first:
+                stream = container.add_stream_from_template(first.streams.video[0])
+            stream.time_base = frame_time
+            if self.audio is not None:
+                self.audio.attach(container)
+            try:
+                container.start_encoding()  # the header: every stream is known now
+            except (ValueError, av.FFmpegError) as exc:
+                hint = "; --no-audio leaves the sound out" if self.audio is not None else ""
+                raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)}){hint}") from None
+            for first_frame, _, file in segments:
+                with av.open(str(file)) as segment:
+                    for packet in segment.demux(segment.streams.video[0]):
+                        if packet.dts is None:
+                            continue  # the demuxer's flush packet
+                        # Timestamps in frames: the segment's, shifted to where it starts.
+                        to_frames = packet.time_base / frame_time
+                        packet.pts = first_frame + round(packet.pts * to_frames)
+                        packet.dts = first_frame + round(packet.dts * to_frames)
+                        packet.time_base, packet.duration = frame_time, 1
+                        packet.stream = stream
+                        decoded_by = (packet.dts + 1) * frame_time  # before mux() rescales the packet
+                        container.mux(packet)
+                        if self.audio is not None:
+                            self.audio.mux_until(container, decoded_by)
+            if self.audio is not None:
+                self.audio.finish(container, self.frames_written * frame_time)
+        return output
 
-    def _discard(self) -> None:
+    def _drop_unfinished(self) -> None:
         if self.audio is not None:
             self.audio.close()
         if self._container is not None:
@@ -636,20 +749,32 @@ class VideoFileSink(FrameSink):
                 self._container.close()
             except (av.FFmpegError, ValueError):
                 pass  # the file is deleted next; a failure to finish it does not matter
-        self.temporary.unlink(missing_ok=True)
+        if self._segment is not None:
+            self._segment.unlink(missing_ok=True)
+        (self.work / f"output{self.path.suffix}").unlink(missing_ok=True)
+
+    def _finished_frames(self) -> int:
+        return _segment_frames(self.work)
 
 
 class FrameFolderSink(FrameSink):
     """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size)."""
 
     def _write(self, frame: np.ndarray) -> None:
-        write_image(self.temporary / f"{self.frames_written:08d}.png", frame)
+        name = f"{self.frames_written:08d}.png"
+        writing = self.work / "frames" / f".writing-{name}"
+        write_image(writing, frame)
+        os.rename(writing, writing.with_name(name))  # a frame under its name is a whole frame
 
-    def _finish(self) -> None:
-        pass
+    def _assemble(self) -> Path:
+        return self.work / "frames"
 
-    def _discard(self) -> None:
-        shutil.rmtree(self.temporary, ignore_errors=True)
+    def _drop_unfinished(self) -> None:
+        for unfinished in (self.work / "frames").glob(".writing-*"):
+            unfinished.unlink(missing_ok=True)
+
+    def _finished_frames(self) -> int:
+        return _folder_frames(self.work)
 
 
 def _apply_umask(path: Path, mode: int) -> None:
@@ -681,19 +806,86 @@ def _move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _lock_work_folder(work: Path, path: Path) -> None:
+    """Mark ``work`` as this process's, refusing a folder that a live process is writing."""
+    lock = work / _LOCK_FILE
+    try:
+        holder = int(lock.read_text())
+    except (OSError, ValueError):
+        holder = None
+    if holder is not None and holder != os.getpid() and _pid_alive(holder):
+        raise LGFNError(f"another run (process {holder}) is writing {path}; wait for it or stop it first")
+    lock.write_text(str(os.getpid()))
+
+
+def _prepare_work_folder(work: Path, path: Path, job: dict, resume: bool, finished: Callable[[], int]) -> int:
+    """Create, check or reuse the work folder of ``path``; return the number of frames already finished.
+
+    A folder left by an interrupted run is continued when ``resume`` is set and its recorded
+    settings equal ``job``; without ``resume`` it is an error to leave finished frames unmentioned.
+    """
+    if work.is_dir():
+        _lock_work_folder(work, path)
+        done = finished()
+        if done and not resume:
+            raise LGFNError(
+                f"an interrupted run left {done} finished frame(s) of {path} in {work}; pass --resume to "
+                "continue from them, or delete that folder to start over"
+            )
+        if done:
+            try:
+                recorded = json.loads((work / _JOB_FILE).read_text())
+            except (OSError, ValueError):
+                recorded = None
+            if not isinstance(recorded, dict):
+                raise LGFNError(f"{work} has no readable record of its settings; delete it to start over")
+            changed = sorted(key for key in job.keys() | recorded.keys() if job.get(key) != recorded.get(key))
+            if changed:
+                details = "; ".join(
+                    f"{key}: {recorded.get(key)!r} then, {job.get(key)!r} now" for key in changed
+                )
+                raise LGFNError(
+                    f"cannot resume {path}: the interrupted run in {work} used other settings ({details}); "
+                    "run it with the same options, or delete that folder to start over"
+                )
+            logger.info("resuming %s: %d frame(s) already finished in %s", path, done, work)
+            return done
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True)
+    except FileExistsError:  # made in the meantime by a run that started at the same moment
+        raise LGFNError(f"another run is writing {path}; wait for it or stop it first") from None
+    _lock_work_folder(work, path)
+    (work / _JOB_FILE).write_text(json.dumps(job, indent=1, sort_keys=True))
+    return 0
+
+
 def open_sink(
     path: str | os.PathLike,
     fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
     crf: int = DEFAULT_CRF,
     overwrite: bool = False,
     audio_from: FrameSource | None = None,
+    resume: bool = False,
+    job: Mapping[str, Any] | None = None,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
     - ``NAME.mp4 / .mkv / .mov / .avi``: an H.264 video (see :class:`VideoFileSink`).
     - any other name without an image extension: a folder of PNG frames (see :class:`FrameFolderSink`).
 
-    Missing parent folders are created. Nothing appears under ``path`` until the sink is closed.
+    Missing parent folders are created. Nothing appears under ``path`` until the sink is closed;
+    until then, finished work lives in :func:`work_folder`, where an interrupted run leaves it.
 
     Args:
         path: the output video file or frame folder.
@@ -702,13 +894,19 @@ def open_sink(
         overwrite: allow replacing an existing ``path`` (file or folder).
         audio_from: the source whose audio streams a video output carries along (see
             :class:`AudioCopy`); a folder output, or a source without audio, carries none.
+        resume: continue from the finished frames an interrupted run left in the work folder; the
+            sink's ``resume_from`` says which frame to write first.
+        job: JSON-compatible settings that decide the output's frames (input, model, options); a
+            work folder is resumed only by a run with the same ``job``.
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
 
     Raises:
         LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
-            that cannot hold H.264, or ``crf`` is out of range.
+            that cannot hold H.264, or ``crf`` is out of range; an interrupted run's work is in the
+            way without ``resume``, or was made with other settings; another process is writing
+            ``path``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -728,16 +926,33 @@ def open_sink(
     if os.path.lexists(path) and not overwrite:
         raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.partial-"
-    if suffix in VIDEO_OUTPUT_EXTENSIONS:
-        # The temporary name keeps the extension: FFmpeg picks the container format from it.
-        fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-        os.close(fd)
+    work = work_folder(path)
+    video = suffix in VIDEO_OUTPUT_EXTENSIONS
+    record = dict(job or {})
+    record.update(output="video" if video else "frames", fps=str(fps))
+    if video:
+        record.update(crf=crf, segment_frames=SEGMENT_FRAMES)
+        start = _prepare_work_folder(work, path, record, resume, partial(_segment_frames, work))
         audio = AudioCopy(audio_from) if _has_audio(audio_from) else None
-        return VideoFileSink(path, Path(temporary), overwrite, fps, crf, audio)
+        return VideoFileSink(path, work, overwrite, fps, crf, audio, start)
     if _has_audio(audio_from):
         logger.info("the input's audio is not written: %s is a folder of frames", path)
-    return FrameFolderSink(path, Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent)), overwrite)
+    start = _prepare_work_folder(work, path, record, resume, partial(_folder_frames, work))
+    (work / "frames").mkdir(exist_ok=True)
+    return FrameFolderSink(path, work, overwrite, start)
+
+
+def _segment_frames(work: Path) -> int:
+    """Frames in the finished segments of a video output's work folder."""
+    return sum(count for _, count, _ in _finished_segments(work))
+
+
+def _folder_frames(work: Path) -> int:
+    """Finished frames of a folder output's work folder: ``00000000.png`` on, without a gap."""
+    count = 0
+    while (work / "frames" / f"{count:08d}.png").is_file():
+        count += 1
+    return count
 
 
 def _has_audio(source: FrameSource | None) -> bool:
