@@ -363,8 +363,9 @@ class AudioCopy:
     after the output's last frame is dropped (an upscale stopped after N frames has N frames of
     sound).
 
-    A :class:`VideoFileSink` drives it: :meth:`attach` when the output opens, :meth:`mux_until` after
-    each frame (packets are interleaved with the frames as the video grows), :meth:`finish` at the end.
+    A :class:`VideoFileSink` drives it while it joins its segments into the output: :meth:`attach`
+    before the header, :meth:`mux_until` after each video packet (the sound is interleaved with the
+    picture), :meth:`finish` at the end.
 
     Args:
         source: the video file whose audio is carried.
