@@ -14,8 +14,9 @@ Benchmarks (layouts in data/README.md)::
     python test.py --dataset folder --data-root my_clips --ckpt checkpoints/lgfn_x4.pth
 
 Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
-(default ``results/<dataset>_<method>``) and prints the per-clip table. The work is done by
-:mod:`lgfn.engine.evaluator`; this file only reads the command line.
+(default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
+every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with ``--resume``. The work is
+done by :mod:`lgfn.engine.evaluator`; this file only reads the command line.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lgfn
-from lgfn.console import run_main, setup_logging
+from lgfn.console import file_identity, run_main, setup_logging
 from lgfn.data.eval_datasets import (
     EvalDataset,
     FolderDataset,
@@ -139,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
+    scoring.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted evaluation in --out: keep its finished clips' scores, run the rest",
+    )
     scoring.add_argument("--no-progress", action="store_true", help="no progress bar")
     scoring.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -221,6 +227,11 @@ def lgfn_protocol(args: argparse.Namespace, checkpoint: Path, resolver: VideoSup
     }
 
 
+def _identity(checkpoint: Path | None) -> dict:
+    """What must not change between an interrupted evaluation and its resumption, beyond the protocol."""
+    return {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+
+
 def run_sample(args: argparse.Namespace) -> int:
     """The default run: LGFN vs bicubic on the bundled real clip, with a side-by-side picture."""
     from lgfn.data.samples import sample_clip_path
@@ -266,6 +277,8 @@ def run_sample(args: argparse.Namespace) -> int:
         save_images=args.save_images,
         progress=not args.no_progress,
         protocols=protocols,
+        resume=args.resume,
+        identity=_identity(checkpoint),
     )
     print(format_table(reports))
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
@@ -311,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         method=method,
         protocol=protocol,
+        resume=args.resume,
+        identity=_identity(None if method == "bicubic" else checkpoint),
     )
     elapsed = time.perf_counter() - start
     print(format_table([report], show_clips=len(report["clips"]) <= MAX_TABLE_CLIPS))

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
-from lgfn.console import run_main, setup_logging
+from lgfn.console import file_identity, run_main, setup_logging
 from lgfn.data.video import DEFAULT_CRF, DEFAULT_FOLDER_FPS, FrameSink, open_sink, open_source
 from lgfn.data.windows import PADDING_MODES
 from lgfn.errors import ConfigError, LGFNError
@@ -365,19 +365,10 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
     return DEFAULT_CHECKPOINT if args.ckpt is None else args.ckpt
 
 
-def _file_identity(path: Path) -> dict:
-    """A file's absolute path, size and modification time: what tells that it is still the same file."""
-    try:
-        status = path.stat()
-    except OSError:
-        return {"path": str(path.resolve())}
-    return {"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
-
-
 def _job(args: argparse.Namespace, source) -> dict:
     """The settings that decide the output's frames; a resumed run must repeat them (JSON values)."""
     job = {
-        "input": _file_identity(args.input) if args.input.is_file() else {"path": str(args.input.resolve())},
+        "input": file_identity(args.input) if args.input.is_file() else {"path": str(args.input.resolve())},
         "input_frames": source.num_frames if args.input.is_dir() else None,
         "input_size": list(source.size),
         "max_frames": args.max_frames,
@@ -388,7 +379,7 @@ def _job(args: argparse.Namespace, source) -> dict:
         job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
     else:
         job.update(
-            checkpoint=_file_identity(_checkpoint_path(args)),
+            checkpoint=file_identity(_checkpoint_path(args)),
             precision=args.precision,
             padding=args.padding,
             tile=[args.tile, args.tile_overlap] if args.tile else None,

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lgfn.errors import LGFNError
 
@@ -90,3 +91,14 @@ def parse_model_overrides(items: Sequence[str]) -> dict:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY one of {names}")
         values[key] = yaml.safe_load(value)
     return values
+
+
+def file_identity(path: str | Path) -> dict:
+    """A file's absolute path, size and modification time (JSON values): what tells a resumed run that
+    its checkpoint or input is still the file an interrupted run used."""
+    path = Path(path)
+    try:
+        status = path.stat()
+    except OSError:
+        return {"path": str(path.resolve())}
+    return {"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}

@@ -16,6 +16,7 @@ from PIL import Image
 from lgfn import save_checkpoint
 from lgfn.console import run_main
 from lgfn.data.io import read_image, write_image
+from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN
 from tests.conftest import REPO, TINY_MODEL
 
@@ -127,6 +128,49 @@ def test_plain_reference_path_scores_like_the_default_path(
     assert abs(scores[True]["ssim"] - scores[False]["ssim"]) < 1e-5
 
 
+def test_interrupted_evaluation_resumes_with_the_clips_it_lacks(
+    vid4_tree: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    tiny_checkpoint: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--ckpt", str(tiny_checkpoint)]
+    argv += ["--device", "cpu", "--no-progress"]
+    assert _run([*argv, "--out", str(tmp_path / "whole")], capsys)[0] == 0
+
+    real, calls = VideoSuperResolver.upscale_clip, []
+
+    def counted(self, frames, *args, **kwargs):
+        calls.append(len(calls))
+        if interrupt_at == len(calls):
+            raise KeyboardInterrupt
+        return real(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(VideoSuperResolver, "upscale_clip", counted)
+    out, interrupt_at = tmp_path / "out", 2  # Ctrl-C in the second clip
+    argv += ["--out", str(out)]
+    assert _run(argv, capsys)[0] == 130
+    assert list(json.loads((out / "partial.json").read_text())["clips"]) == ["alpha"]
+    assert not (out / "metrics.json").exists()
+
+    code, _, stderr = _run(argv, capsys)
+    assert code == 2 and "holds the scores of 1 clip(s) of an interrupted evaluation" in stderr
+    code, _, stderr = _run([*argv, "--resume", "--padding", "reflection"], capsys)
+    assert code == 2 and "protocol.padding: 'new_info' then, 'reflection' now" in stderr
+
+    calls.clear()
+    interrupt_at = None
+    code, stdout, _ = _run([*argv, "--resume"], capsys)
+    assert code == 0, stdout
+    assert len(calls) == 1  # beta only: alpha's scores came from the interrupted run
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(
+        (tmp_path / "whole" / "metrics.json").read_text()
+    )
+    assert (out / "per_frame.csv").read_text() == (tmp_path / "whole" / "per_frame.csv").read_text()
+    assert not (out / "partial.json").exists()
+
+
 def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     rng = np.random.default_rng(1)
     for i in range(3):
@@ -204,10 +248,17 @@ def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert "Traceback" not in result.stderr
 
+    # The clip before the broken one is scored and kept for --resume.
+    assert list(json.loads((tmp_path / "out" / "partial.json").read_text())["clips"]) == ["alpha"]
+
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
-    code, _, stderr = _run([*argv, "--clips", "beta"], capsys)
+    code, _, stderr = _run([*argv, "--clips", "beta", "--resume"], capsys)
     assert code == 2
-    assert stderr.strip() == f"error: {frame}: expected a 3-channel RGB image, got grey-scale"
+    assert "resuming the evaluation" in stderr and "1 clip(s) already scored" in stderr
+    assert (
+        stderr.strip().splitlines()[-1] == f"error: {frame}: expected a 3-channel RGB image, got grey-scale"
+    )
+    assert "Traceback" not in stderr
 
 
 def test_missing_data_root_via_subprocess(tmp_path: Path) -> None:

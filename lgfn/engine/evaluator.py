@@ -20,7 +20,11 @@ Files written when ``out_dir`` is given:
   ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
   evaluated clips of each subset (``null`` scores when none of its clips was evaluated);
 - ``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame;
-- with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``.
+- with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``;
+- while it runs: ``partial.json``, each finished clip's scores and the run's settings, rewritten
+  atomically after every clip and removed at the end. A run that stops part-way leaves it, and
+  ``evaluate(..., resume=True)`` (``test.py --resume``) continues with the clips it lacks, provided
+  the settings are the same.
 
 :func:`compare_methods` evaluates several methods on the same clips, each into its own folder, and
 draws one frame of each side by side with the ground truth; :func:`format_table` prints one or more
@@ -32,6 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +82,8 @@ def evaluate(
     method: str | None = None,
     protocol: Mapping[str, Any] | None = None,
     frame_callback: FrameCallback | None = None,
+    resume: bool = False,
+    identity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Super-resolve and score every clip of ``dataset``.
 
@@ -93,13 +100,18 @@ def evaluate(
         protocol: extra entries for the report's ``"protocol"`` (padding, checkpoint, ...).
         frame_callback: called with ``(key, index, sr, gt)`` for every scored frame (e.g. to keep
             a frame for a figure or to log it to TensorBoard).
+        resume: take the scores of the clips that an interrupted run with the same settings left in
+            ``out_dir/partial.json`` and evaluate only the others.
+        identity: more settings (JSON values) that must match for a resume but are not reported,
+            e.g. the checkpoint file's size and modification time.
 
     Returns:
         The report, the same dict as ``metrics.json`` (see the module docstring).
 
     Raises:
         ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
-            ``out_dir``.
+            ``out_dir``; ``out_dir`` holds an interrupted run's scores and ``resume`` is not set,
+            or they were made with other settings.
         InputDataError: a clip cannot be read (see the dataset).
     """
     if upscaler.scale != dataset.scale:
@@ -111,12 +123,32 @@ def evaluate(
         raise ConfigError("save_images needs an output folder (out_dir)")
     method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
     out = None if out_dir is None else Path(out_dir)
+    full_protocol = {
+        **dataset.protocol(),
+        "crop_border": crop_border,
+        "metric": "luma" if luma else "rgb",
+        **(protocol or {}),
+    }
+    settings = {
+        "dataset": dataset.name,
+        "method": method,
+        **{f"protocol.{key}": value for key, value in full_protocol.items()},
+        **(identity or {}),
+    }
+    settings = json.loads(json.dumps(settings))  # as it reads back from the file: lists, not tuples
+    finished = {} if out is None else _finished_clips(out, settings, resume)
 
     rows: list[dict[str, Any]] = []
     clip_results: dict[str, dict[str, Any]] = {}
     total = sum(len(clip.scored) for clip in dataset.clips)
     with tqdm(total=total, unit="frame", desc=f"{dataset.name} {method}", disable=not progress) as bar:
         for i in range(len(dataset)):
+            clip = dataset.clips[i]
+            if clip.key in finished:
+                clip_results[clip.key] = finished[clip.key]["result"]
+                rows.extend(finished[clip.key]["rows"])
+                bar.update(len(clip.scored))
+                continue
             item = dataset[i]
             key, gt, names = item["key"], item["gt"], item["names"]
             scored = list(item["scored"])
@@ -152,16 +184,14 @@ def evaluate(
                 raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
             clip_results[key] = {"psnr": _mean(psnrs), "ssim": _mean(ssims), "frames": len(scored)}
             logger.debug("%s: %s over %d frames", key, format_score(_mean(psnrs), _mean(ssims)), len(scored))
+            if out is not None:
+                finished[key] = {"result": clip_results[key], "rows": rows[-len(scored) :] if scored else []}
+                _write_json(out / PARTIAL_FILE, {"settings": settings, "clips": finished})
 
     report: dict[str, Any] = {
         "dataset": dataset.name,
         "method": method,
-        "protocol": {
-            **dataset.protocol(),
-            "crop_border": crop_border,
-            "metric": "luma" if luma else "rgb",
-            **(protocol or {}),
-        },
+        "protocol": full_protocol,
         "clips": clip_results,
         "average": {
             "psnr": _mean([r["psnr"] for r in clip_results.values()]),
@@ -180,7 +210,46 @@ def evaluate(
         }
     if out is not None:
         write_report(out, report, rows)
+        (out / PARTIAL_FILE).unlink(missing_ok=True)
     return report
+
+
+#: The scores of the clips finished so far, in the output folder of an evaluation that is running
+#: or was interrupted.
+PARTIAL_FILE = "partial.json"
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place (never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value))
+    os.replace(temporary, path)
+
+
+def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dict[str, Any]:
+    """The finished clips an interrupted evaluation left in ``out`` (empty when there is none)."""
+    path = out / PARTIAL_FILE
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+        finished, recorded = dict(state["clips"]), dict(state["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path} is not readable scores of an interrupted evaluation; delete it") from None
+    if not resume:
+        raise ConfigError(
+            f"{out} holds the scores of {len(finished)} clip(s) of an interrupted evaluation ({path}): "
+            "pass --resume to continue it, or delete that file to start over"
+        )
+    changed = sorted(k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k))
+    if changed:
+        details = "; ".join(f"{k}: {recorded.get(k)!r} then, {settings.get(k)!r} now" for k in changed)
+        raise ConfigError(
+            f"cannot resume the evaluation in {out}: it was made with other settings ({details})"
+        )
+    logger.info("resuming the evaluation in %s: %d clip(s) already scored", out, len(finished))
+    return finished
 
 
 def compare_methods(
@@ -240,6 +309,9 @@ def compare_methods(
                 **evaluate_kwargs,
             )
         )
+    if figure_path is not None and evaluate_kwargs.get("resume") and not all(m in kept for m in upscalers):
+        logger.warning("no side-by-side picture: its clip was scored by the interrupted run")
+        figure_path = None
     if figure_path is not None:
         if "ground truth" not in kept:
             raise ConfigError(f"figure frame {figure_frame} is not a scored frame of the dataset")
