@@ -244,3 +244,41 @@ def test_compare_methods_writes_one_report_per_method_and_a_figure(tmp_path: Pat
         compare_methods(
             dataset, {"bicubic": BicubicUpscaler(4)}, figure_path=tmp_path / "f.png", figure_frame=("a", 0)
         )
+
+
+def test_resume_after_a_crash_cut_the_last_line_short(tmp_path: Path) -> None:
+    clips = {name: _frames(3, 16, 16, seed) for seed, name in enumerate(["a", "b", "c"])}
+    dataset = FramesDataset(clips, name="toy")
+    whole = evaluate(dataset, BicubicUpscaler(4), out_dir=tmp_path / "whole", progress=False)
+    assert not (tmp_path / "whole" / "partial.jsonl").exists()  # removed once the evaluation is complete
+    out = tmp_path / "out"
+
+    class Crash(Exception):
+        pass
+
+    def crash_in_c(key: str, *_) -> None:
+        if key == "c":
+            raise Crash
+
+    with pytest.raises(Crash):
+        evaluate(dataset, BicubicUpscaler(4), out_dir=out, progress=False, frame_callback=crash_in_c)
+    partial = out / "partial.jsonl"
+    recorded = partial.read_text().splitlines()
+    assert [json.loads(line).get("clip") for line in recorded] == [None, "a", "b"]
+    partial.write_text("\n".join(recorded[:2]) + "\n" + recorded[2][:25])  # "b" cut short, no newline
+
+    with pytest.raises(ConfigError, match="pass --resume"):
+        evaluate(dataset, BicubicUpscaler(4), out_dir=out, progress=False)
+    scored = []
+    resumed = evaluate(
+        dataset,
+        BicubicUpscaler(4),
+        out_dir=out,
+        progress=False,
+        resume=True,
+        frame_callback=lambda k, *_: scored.append(k),
+    )
+    assert sorted(set(scored)) == ["b", "c"]  # "a" was kept, "b" is run again
+    assert resumed == whole
+    assert (out / "per_frame.csv").read_text() == (tmp_path / "whole" / "per_frame.csv").read_text()
+    assert not partial.exists()

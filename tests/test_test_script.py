@@ -32,6 +32,13 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
+def finished_clips(out: Path) -> list[str]:
+    """The clips an interrupted evaluation recorded in ``out/partial.jsonl`` (after its settings line)."""
+    lines = (out / "partial.jsonl").read_text().splitlines()
+    assert "settings" in json.loads(lines[0])
+    return [json.loads(line)["clip"] for line in lines[1:]]
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     torch.manual_seed(0)
@@ -151,7 +158,7 @@ def test_interrupted_evaluation_resumes_with_the_clips_it_lacks(
     out, interrupt_at = tmp_path / "out", 2  # Ctrl-C in the second clip
     argv += ["--out", str(out)]
     assert _run(argv, capsys)[0] == 130
-    assert list(json.loads((out / "partial.json").read_text())["clips"]) == ["alpha"]
+    assert finished_clips(out) == ["alpha"]
     assert not (out / "metrics.json").exists()
 
     code, _, stderr = _run(argv, capsys)
@@ -168,7 +175,7 @@ def test_interrupted_evaluation_resumes_with_the_clips_it_lacks(
         (tmp_path / "whole" / "metrics.json").read_text()
     )
     assert (out / "per_frame.csv").read_text() == (tmp_path / "whole" / "per_frame.csv").read_text()
-    assert not (out / "partial.json").exists()
+    assert not (out / "partial.jsonl").exists()
 
 
 def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -249,7 +256,7 @@ def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "Traceback" not in result.stderr
 
     # The clip before the broken one is scored and kept for --resume.
-    assert list(json.loads((tmp_path / "out" / "partial.json").read_text())["clips"]) == ["alpha"]
+    assert finished_clips(tmp_path / "out") == ["alpha"]
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
     code, _, stderr = _run([*argv, "--clips", "beta", "--resume"], capsys)

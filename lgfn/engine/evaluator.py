@@ -21,8 +21,9 @@ Files written when ``out_dir`` is given:
   evaluated clips of each subset (``null`` scores when none of its clips was evaluated);
 - ``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame;
 - with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``;
-- while it runs: ``partial.json``, each finished clip's scores and the run's settings, rewritten
-  atomically after every clip and removed at the end. A run that stops part-way leaves it, and
+- while it runs: ``partial.jsonl``, the run's settings and then one line per finished clip (its
+  scores and per-frame rows), appended as each clip ends and removed at the end. A run that stops
+  part-way leaves it, and
   ``evaluate(..., resume=True)`` (``test.py --resume``) continues with the clips it lacks, provided
   the settings are the same.
 
@@ -101,7 +102,7 @@ def evaluate(
         frame_callback: called with ``(key, index, sr, gt)`` for every scored frame (e.g. to keep
             a frame for a figure or to log it to TensorBoard).
         resume: take the scores of the clips that an interrupted run with the same settings left in
-            ``out_dir/partial.json`` and evaluate only the others.
+            ``out_dir/partial.jsonl`` and evaluate only the others.
         identity: more settings (JSON values) that must match for a resume but are not reported,
             e.g. the checkpoint file's size and modification time.
 
@@ -137,6 +138,9 @@ def evaluate(
     }
     settings = json.loads(json.dumps(settings))  # as it reads back from the file: lists, not tuples
     finished = {} if out is None else _finished_clips(out, settings, resume)
+    if out is not None and not finished:
+        (out / PARTIAL_FILE).unlink(missing_ok=True)  # a record of settings alone: nothing to keep
+        _append_line(out / PARTIAL_FILE, {"settings": settings})
 
     rows: list[dict[str, Any]] = []
     clip_results: dict[str, dict[str, Any]] = {}
@@ -185,8 +189,10 @@ def evaluate(
             clip_results[key] = {"psnr": _mean(psnrs), "ssim": _mean(ssims), "frames": len(scored)}
             logger.debug("%s: %s over %d frames", key, format_score(_mean(psnrs), _mean(ssims)), len(scored))
             if out is not None:
-                finished[key] = {"result": clip_results[key], "rows": rows[-len(scored) :] if scored else []}
-                _write_json(out / PARTIAL_FILE, {"settings": settings, "clips": finished})
+                clip_rows = rows[-len(scored) :] if scored else []
+                _append_line(
+                    out / PARTIAL_FILE, {"clip": key, "result": clip_results[key], "rows": clip_rows}
+                )
 
     report: dict[str, Any] = {
         "dataset": dataset.name,
@@ -214,17 +220,18 @@ def evaluate(
     return report
 
 
-#: The scores of the clips finished so far, in the output folder of an evaluation that is running
-#: or was interrupted.
-PARTIAL_FILE = "partial.json"
+#: The settings and the scores of the clips finished so far (JSON Lines), in the output folder of an
+#: evaluation that is running or was interrupted.
+PARTIAL_FILE = "partial.jsonl"
 
 
-def _write_json(path: Path, value: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place (never half a file)."""
+def _append_line(path: Path, value: Any) -> None:
+    """Append one JSON line and push it to the disk: a crash loses at most the line being written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value))
-    os.replace(temporary, path)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(value) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dict[str, Any]:
@@ -232,11 +239,24 @@ def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dic
     path = out / PARTIAL_FILE
     if not path.exists():
         return {}
+    finished: dict[str, Any] = {}
     try:
-        state = json.loads(path.read_text())
-        finished, recorded = dict(state["clips"]), dict(state["settings"])
+        lines = path.read_text().splitlines()
+        if len(lines) < 2:
+            return {}  # no clip finished: nothing to keep
+        recorded = dict(json.loads(lines[0])["settings"])
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if number == len(lines):
+                    break  # the line a crash cut short: that clip is run again
+                raise
+            finished[entry["clip"]] = {"result": entry["result"], "rows": entry["rows"]}
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(f"{path} is not readable scores of an interrupted evaluation; delete it") from None
+    if not finished:
+        return {}
     if not resume:
         raise ConfigError(
             f"{out} holds the scores of {len(finished)} clip(s) of an interrupted evaluation ({path}): "
@@ -249,6 +269,11 @@ def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dic
             f"cannot resume the evaluation in {out}: it was made with other settings ({details})"
         )
     logger.info("resuming the evaluation in %s: %d clip(s) already scored", out, len(finished))
+    # Written anew without a line a crash may have cut short, so that new lines follow whole ones.
+    temporary = path.with_name(f".{path.name}.tmp")
+    entries = [{"clip": key, **entry} for key, entry in finished.items()]
+    temporary.write_text("".join(json.dumps(line) + "\n" for line in [{"settings": recorded}, *entries]))
+    os.replace(temporary, path)
     return finished
 
 
