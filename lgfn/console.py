@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lgfn.errors import LGFNError
 
@@ -102,3 +103,10 @@ def file_identity(path: str | Path) -> dict:
     except OSError:
         return {"path": str(path.resolve())}
     return {"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+def settings_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """The settings that differ between an interrupted run and its resumption, for an error message:
+    ``"precision: 'fp32' then, 'bf16' now; ..."``; empty when they are the same."""
+    changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
+    return "; ".join(f"{key}: {before.get(key)!r} then, {now.get(key)!r} now" for key in changed)

@@ -47,6 +47,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
+from lgfn.console import settings_changes
 from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image, write_image
 from lgfn.errors import InputDataError, LGFNError
 
@@ -850,11 +851,8 @@ def _prepare_work_folder(work: Path, path: Path, job: dict, resume: bool, finish
                 recorded = None
             if not isinstance(recorded, dict):
                 raise LGFNError(f"{work} has no readable record of its settings; delete it to start over")
-            changed = sorted(key for key in job.keys() | recorded.keys() if job.get(key) != recorded.get(key))
-            if changed:
-                details = "; ".join(
-                    f"{key}: {recorded.get(key)!r} then, {job.get(key)!r} now" for key in changed
-                )
+            details = settings_changes(recorded, job)
+            if details:
                 raise LGFNError(
                     f"cannot resume {path}: the interrupted run in {work} used other settings ({details}); "
                     "run it with the same options, or delete that folder to start over"

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from lgfn.console import settings_changes
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.data.io import write_image
 from lgfn.errors import ConfigError
@@ -262,9 +263,8 @@ def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dic
             f"{out} holds the scores of {len(finished)} clip(s) of an interrupted evaluation ({path}): "
             "pass --resume to continue it, or delete that file to start over"
         )
-    changed = sorted(k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k))
-    if changed:
-        details = "; ".join(f"{k}: {recorded.get(k)!r} then, {settings.get(k)!r} now" for k in changed)
+    details = settings_changes(recorded, settings)
+    if details:
         raise ConfigError(
             f"cannot resume the evaluation in {out}: it was made with other settings ({details})"
         )
