@@ -184,8 +184,10 @@ def listing(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
 
+@pytest.mark.parametrize("segment", [100, 5])  # one segment, or three joined
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi"])
-def test_video_sink_round_trip_keeps_count_fps_and_content(tmp_path, suffix):
+def test_video_sink_round_trip_keeps_count_fps_and_content(tmp_path, monkeypatch, suffix, segment):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", segment)
     frames = make_frames(12)
     out = tmp_path / f"out{suffix}"
     with open_sink(out, fps=NTSC_FILM, crf=0) as sink:
@@ -422,21 +424,29 @@ def test_video_source_knows_its_start_time_and_audio(tmp_path):
     assert source.audio_streams == 1
 
 
-def test_audio_is_copied_in_sync_with_the_frames(tmp_path):
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi"])
+def test_audio_is_copied_in_sync_with_the_frames(tmp_path, monkeypatch, suffix):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 6)  # the picture joined from several segments
     write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
-    frames = upscale_with_audio(tmp_path / "in.mov", tmp_path / "out.mp4")
+    out = tmp_path / f"out{suffix}"
+    frames = upscale_with_audio(tmp_path / "in.mov", out)
     flash = int(np.argmax([frame.mean() for frame in frames]))
     assert flash == 5  # the picture begins 0.5 s into the input's clock ...
-    codec, first, samples, rate = read_audio(tmp_path / "out.mp4")
+    decoded = read_video_frames(out)
+    assert len(decoded) == 20 and int(np.argmax([frame.mean() for frame in decoded])) == flash
+    codec, first, samples, rate = read_audio(out)
     assert (codec, rate) == ("pcm_s16le", AUDIO_RATE)  # the packets as they were
     # ... so the output's sound is the input's from 0.5 s on, from the first whole packet after it.
     assert 0 <= first < 0.07
-    assert beep_time(tmp_path / "out.mp4") == pytest.approx(flash / VIDEO_FPS, abs=1e-3)
+    # AVI keeps no start time per stream: there the sound begins with the picture, early by the part
+    # of a packet cut at the start (under one packet, 64 ms here); other containers keep it exact.
+    tolerance = 0.064 if suffix == ".avi" else 1e-3
+    assert beep_time(out) == pytest.approx(flash / VIDEO_FPS, abs=tolerance)
+    # The input's sound ends with its picture, so the output holds the input's last samples.
     original = read_audio(tmp_path / "in.mov")[2]
-    start = round((0.5 + first) * AUDIO_RATE)
-    assert np.array_equal(samples, original[start : start + len(samples)])
-    assert len(samples) / AUDIO_RATE == pytest.approx(len(frames) / VIDEO_FPS, abs=0.07)
-    assert listing(tmp_path) == ["in.mov", "out.mp4"]
+    assert round(0.5 * AUDIO_RATE) <= len(original) - len(samples) < round(0.57 * AUDIO_RATE)
+    assert np.array_equal(samples, original[len(original) - len(samples) :])
+    assert listing(tmp_path) == ["in.mov", out.name]
 
 
 def test_audio_the_container_cannot_hold_is_reencoded_as_aac(tmp_path):

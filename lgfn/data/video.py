@@ -361,8 +361,9 @@ class AudioCopy:
     decoded and re-encoded as AAC (:data:`AAC_BIT_RATE`) where it does not (e.g. Opus in ``.mov`` or
     ``.avi``). The input's first video frame is time 0 of the output, as a :class:`VideoFileSink`
     writes it, so sound and picture stay as they were in the input; audio before that frame and
-    after the output's last frame is dropped (an upscale stopped after N frames has N frames of
-    sound).
+    after the output's last frame is dropped, in whole packets (an upscale stopped after N frames has
+    N frames of sound). AVI records no start time per stream, so there the sound can lead the
+    picture by the part of a packet cut at the start (under one packet, typically 20-60 ms).
 
     A :class:`VideoFileSink` drives it while it joins its segments into the output: :meth:`attach`
     before the header, :meth:`mux_until` after each video packet (the sound is interleaved with the
