@@ -84,6 +84,31 @@ def test_video_source_reads_every_frame_in_order_with_exact_fps(tmp_path, suffix
     assert np.array_equal(next(iter(source)), decoded[0])
 
 
+@pytest.mark.parametrize(("degrees", "white_rows"), [(90, slice(24, 32)), (-90, slice(0, 8)), (180, None)])
+def test_rotated_video_is_read_upright(tmp_path, degrees, white_rows):
+    """A clip coded 32x16 with a white band on its left, shown turned (a phone's portrait video)."""
+    coded = np.zeros((16, 32, 3), np.uint8)
+    coded[:, :8] = 255
+    with av.open(str(tmp_path / "rot.mp4"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.options = {"qp": "0"}
+        stream.set_display_rotation(degrees)  # counter-clockwise, as players apply it
+        for _ in range(2):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(coded, format="rgb24")))
+        container.mux(stream.encode(None))
+    source = open_source(tmp_path / "rot.mp4")
+    frames = list(source)
+    if white_rows is None:  # upside down: the band is on the right
+        assert source.size == (32, 16) and frames[0][:, 26:].min() > 200 and frames[0][:, :22].max() < 50
+    else:  # a quarter turn counter-clockwise takes the left edge to the bottom
+        assert source.size == (16, 32) and frames[0].shape == (32, 16, 3)
+        assert frames[0][white_rows].min() > 200
+        rest = np.ones(32, bool)
+        rest[white_rows] = False
+        assert frames[0][rest][2:-2].max() < 50
+
+
 def test_folder_source_is_exact_and_uses_default_or_given_fps(tmp_path):
     frames = make_frames(6, 20, 12)
     write_folder(tmp_path / "clip", frames)

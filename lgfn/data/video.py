@@ -22,7 +22,9 @@ where the frames end. Subtitles and other streams are not carried.
 
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
 declares none, FFmpeg's default); written videos use BT.601, limited range, and say so in the
-stream's metadata so players convert them back the same way.
+stream's metadata so players convert them back the same way. Orientation: a video whose display
+matrix rotates it (portrait phone video) is read turned upright, as players show it, in quarter
+turns (mirroring is not applied); outputs are written upright with no rotation of their own.
 """
 
 from __future__ import annotations
@@ -167,6 +169,9 @@ class VideoFileSource(FrameSource):
                     image = frame.to_ndarray(
                         format="rgb24", interpolation=_SWS_FLAGS, src_color_range=frame.color_range or None
                     )
+                    turns = _quarter_turns(frame.rotation)
+                    if turns:
+                        image = np.ascontiguousarray(np.rot90(image, turns))  # as players show it
                     self._check_size(image, f"{self.path} frame {index}")
                     yield image
                     index += 1
@@ -275,15 +280,37 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
         start_time = Fraction(0)
         if first.pts is not None and first.time_base is not None:
             start_time = Fraction(first.pts * first.time_base)
+        size = (first.width, first.height)
+        turns = _quarter_turns(first.rotation, path)
+        if turns:
+            logger.info(
+                "%s is shown turned by %d degrees: its frames are read turned upright", path, 90 * turns
+            )
+            if turns % 2:
+                size = size[::-1]
         return VideoFileSource(
             path,
             fps,
-            (first.width, first.height),
+            size,
             num_frames,
             start_time=start_time,
             stream_fps=Fraction(rate) if rate else None,
             audio_streams=len(container.streams.audio),
         )
+
+
+def _quarter_turns(rotation: float | None, path: Path | None = None) -> int:
+    """Counter-clockwise quarter turns that show a frame upright, from its display matrix's rotation
+    (``VideoFrame.rotation``, degrees counter-clockwise, as phones record portrait video)."""
+    if not rotation:
+        return 0
+    if rotation % 90:
+        if path is not None:
+            logger.warning(
+                "%s asks for a %g degree rotation; only multiples of 90 are applied", path, rotation
+            )
+        return 0
+    return round(rotation / 90) % 4
 
 
 def read_video_frames(
