@@ -429,6 +429,7 @@ def upscale(args: argparse.Namespace) -> int:
         audio_from,
         resume=args.resume,
         job=_job(args, source),
+        sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
     )
     with sink, logging_redirect_tqdm():
         upscaler = _build_upscaler(args)

@@ -189,6 +189,27 @@ def test_audio_is_carried_unless_no_audio_or_retimed(tmp_path, capsys):
     assert open_source(tmp_path / "c.mp4").fps == 25
 
 
+def test_non_square_pixels_keep_their_shape(tmp_path, capsys):
+    """DVD-style 16:9 video: 720x480-like frames of 32:27 pixels; the output records the same shape."""
+    with av.open(str(tmp_path / "dvd.mkv"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(32, 27)
+        for frame in make_frames(3, 24, 16):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    assert open_source(tmp_path / "dvd.mkv").sample_aspect_ratio == Fraction(32, 27)
+    assert run_cli(tmp_path / "dvd.mkv", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 0
+    out = open_source(tmp_path / "out.mp4")
+    assert out.size == (96, 64) and out.sample_aspect_ratio == Fraction(32, 27)
+    assert run_cli(tmp_path / "dvd.mkv", "-o", tmp_path / "frames", "--method", "bicubic") == 0
+    assert (
+        "pixels are not square (32/27 wide to 1 high) and PNG frames cannot say so" in capsys.readouterr().err
+    )
+    write_video_pyav(tmp_path / "square.mp4", make_frames(2))
+    assert open_source(tmp_path / "square.mp4").sample_aspect_ratio is None
+
+
 def test_odd_output_size_is_padded_in_video_kept_in_folder(tmp_path, capsys):
     write_folder(tmp_path / "in", make_frames(2, 11, 9))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "v.mp4", "--method", "bicubic", "--scale", "3") == 0

@@ -525,3 +525,10 @@ def test_audio_that_can_be_neither_copied_nor_reencoded_is_left_out(tmp_path, mo
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert [stream.type for stream in container.streams] == ["video"]
     assert len(read_video_frames(tmp_path / "out.mp4")) == len(frames)
+
+
+def test_pixel_shape_turns_with_the_frame():
+    assert video._pixel_shape(Fraction(32, 27), 0) == Fraction(32, 27)
+    assert video._pixel_shape(Fraction(32, 27), 1) == Fraction(27, 32)  # a quarter turn swaps the sides
+    assert video._pixel_shape(Fraction(1, 1), 1) is None
+    assert video._pixel_shape(None, 0) is None

@@ -142,6 +142,8 @@ class VideoFileSource(FrameSource):
             when the video begins; audio is placed against it).
         stream_fps: the frame rate the file states (``fps`` differs when another one was given).
         audio_streams: number of audio streams in the file.
+        sample_aspect_ratio: the shape of a pixel (width / height) when it is not square, as on
+            DVD video (e.g. 32/27 for 16:9 720x480), else ``None``.
     """
 
     def __init__(
@@ -153,11 +155,13 @@ class VideoFileSource(FrameSource):
         start_time: Fraction = Fraction(0),
         stream_fps: Fraction | None = None,
         audio_streams: int = 0,
+        sample_aspect_ratio: Fraction | None = None,
     ) -> None:
         super().__init__(path, fps, size, num_frames)
         self.start_time = start_time
         self.stream_fps = stream_fps
         self.audio_streams = audio_streams
+        self.sample_aspect_ratio = sample_aspect_ratio
 
     def __iter__(self) -> Iterator[np.ndarray]:
         index = 0
@@ -296,7 +300,15 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             start_time=start_time,
             stream_fps=Fraction(rate) if rate else None,
             audio_streams=len(container.streams.audio),
+            sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
         )
+
+
+def _pixel_shape(ratio: Fraction | None, turns: int) -> Fraction | None:
+    """A non-square pixel's width / height once the frame is turned upright; ``None`` for square."""
+    if not ratio or ratio == 1:
+        return None
+    return Fraction(1, 1) / ratio if turns % 2 else Fraction(ratio)
 
 
 def _quarter_turns(rotation: float | None, path: Path | None = None) -> int:
@@ -656,6 +668,8 @@ class VideoFileSink(FrameSink):
         fps: frame rate of the output.
         crf: x264 constant rate factor, 0 (lossless luma) .. 51; lower is better and larger.
         audio: sound to carry into the output along with the frames, or ``None``.
+        sample_aspect_ratio: the pixel shape to record (non-square pixels of the input; super-resolution
+            scales both sides alike, so it stays), or ``None`` for square pixels.
     """
 
     def __init__(
@@ -667,11 +681,13 @@ class VideoFileSink(FrameSink):
         crf: int,
         audio: AudioCopy | None = None,
         start: int = 0,
+        sample_aspect_ratio: Fraction | None = None,
     ) -> None:
         super().__init__(path, work, overwrite, start)
         self.fps = fps
         self.crf = crf
         self.audio = audio
+        self.sample_aspect_ratio = sample_aspect_ratio
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._segment: Path | None = None  # the segment being written (a hidden name until finished)
@@ -692,6 +708,8 @@ class VideoFileSink(FrameSink):
         stream.options = {"crf": str(self.crf)}
         stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
         stream.codec_context.color_range = _AVCOL_RANGE_MPEG
+        if self.sample_aspect_ratio is not None:
+            stream.codec_context.sample_aspect_ratio = self.sample_aspect_ratio
         self._stream = stream
 
     def _finish_segment(self) -> None:
@@ -905,6 +923,7 @@ def open_sink(
     audio_from: FrameSource | None = None,
     resume: bool = False,
     job: Mapping[str, Any] | None = None,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -925,6 +944,8 @@ def open_sink(
             sink's ``resume_from`` says which frame to write first.
         job: JSON-compatible settings that decide the output's frames (input, model, options); a
             work folder is resumed only by a run with the same ``job``.
+        sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
+            source's ``sample_aspect_ratio``); PNG frames cannot record it.
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -958,12 +979,18 @@ def open_sink(
     record = dict(job or {})
     record.update(output="video" if video else "frames", fps=str(fps))
     if video:
-        record.update(crf=crf, segment_frames=SEGMENT_FRAMES)
+        record.update(crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio))
         start = _prepare_work_folder(work, path, record, resume, partial(_segment_frames, work))
         audio = AudioCopy(audio_from) if _has_audio(audio_from) else None
-        return VideoFileSink(path, work, overwrite, fps, crf, audio, start)
+        return VideoFileSink(path, work, overwrite, fps, crf, audio, start, sample_aspect_ratio)
     if _has_audio(audio_from):
         logger.info("the input's audio is not written: %s is a folder of frames", path)
+    if sample_aspect_ratio is not None:
+        logger.warning(
+            "the input's pixels are not square (%s wide to 1 high) and PNG frames cannot say so: "
+            "show %s at that pixel shape, or write a video, which records it",
+            sample_aspect_ratio, path,
+        )  # fmt: skip
     start = _prepare_work_folder(work, path, record, resume, partial(_folder_frames, work))
     (work / "frames").mkdir(exist_ok=True)
     return FrameFolderSink(path, work, overwrite, start)
