@@ -228,6 +228,18 @@ def test_video_sink_round_trip_keeps_count_fps_and_content(tmp_path, monkeypatch
         assert close_to(got, original, 1.5)
 
 
+@pytest.mark.parametrize(("height", "matrix"), [(576, 6), (720, 1)])  # BT.601 for SD, BT.709 for HD
+def test_video_sink_writes_and_declares_the_matrix_players_expect(tmp_path, height, matrix):
+    y, x = np.mgrid[0:height, 0:64]
+    frame = np.stack([x * 3, (y * 255) // height, 255 - x * 3], axis=-1).astype(np.uint8)
+    frame[: height // 2, :32] = (200, 30, 60)  # a saturated patch: wrong matrix, wrong colour
+    with open_sink(tmp_path / "out.mp4", fps=25, crf=0) as sink:
+        sink.write(frame)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].codec_context.colorspace == matrix
+    assert close_to(read_video_frames(tmp_path / "out.mp4")[0], frame, 1.5)
+
+
 def test_video_sink_pads_odd_sizes_by_repeating_the_edge(tmp_path):
     frames = make_frames(3, 33, 25)
     with open_sink(tmp_path / "odd.mp4", fps=25, crf=0) as sink:

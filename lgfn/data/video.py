@@ -21,8 +21,9 @@ codec, re-encoded as AAC where it does not, timed so that they stay in sync with
 where the frames end. Subtitles and other streams are not carried.
 
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
-declares none, FFmpeg's default); written videos use BT.601, limited range, and say so in the
-stream's metadata so players convert them back the same way. Orientation: a video whose display
+declares none, FFmpeg's default); written videos use the BT.709 matrix from 720 lines up (HD) and
+BT.601 below, limited range, and say so in the stream's metadata so players convert them back the
+same way. Orientation: a video whose display
 matrix rotates it (portrait phone video) is read turned upright, as players show it, in quarter
 turns (mirroring is not applied); outputs are written upright with no rotation of their own.
 """
@@ -64,9 +65,23 @@ DEFAULT_FOLDER_FPS = Fraction(25)
 #: x264 constant rate factor used unless another is given: visually close to lossless.
 DEFAULT_CRF = 18
 
-# FFmpeg's code for the BT.601 matrix (AVCOL_SPC_SMPTE170M) and for limited ("MPEG") range.
+# FFmpeg's codes for the BT.709 and BT.601 matrices (AVCOL_SPC_BT709, AVCOL_SPC_SMPTE170M) and for
+# limited ("MPEG") range.
+_AVCOL_SPC_BT709 = 1
 _AVCOL_SPC_SMPTE170M = 6
 _AVCOL_RANGE_MPEG = 1
+#: Output height from which videos are written with the BT.709 matrix (HD, what players assume of
+#: HD video whatever it says); smaller ones get BT.601, as SD video.
+HD_HEIGHT = 720
+
+
+def _output_matrix(height: int) -> tuple[Colorspace, int]:
+    """The YUV matrix for an output ``height`` lines high: swscale's name and FFmpeg's stream code."""
+    if height >= HD_HEIGHT:
+        return Colorspace.ITU709, _AVCOL_SPC_BT709
+    return Colorspace.ITU601, _AVCOL_SPC_SMPTE170M
+
+
 # swscale's default YUV <-> RGB path trades precision for speed (flat colours come back up to 3 levels
 # off after a round trip); accurate rounding with full horizontal chroma interpolation halves the
 # error, for a few milliseconds per 720p frame.
@@ -706,7 +721,7 @@ class VideoFileSink(FrameSink):
         stream.height = height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(self.crf)}
-        stream.codec_context.colorspace = _AVCOL_SPC_SMPTE170M
+        stream.codec_context.colorspace = _output_matrix(height)[1]
         stream.codec_context.color_range = _AVCOL_RANGE_MPEG
         if self.sample_aspect_ratio is not None:
             stream.codec_context.sample_aspect_ratio = self.sample_aspect_ratio
@@ -741,7 +756,7 @@ class VideoFileSink(FrameSink):
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         picture = picture.reformat(
             format="yuv420p",
-            dst_colorspace=Colorspace.ITU601,
+            dst_colorspace=_output_matrix(frame.shape[0])[0],
             dst_color_range=ColorRange.MPEG,
             interpolation=_SWS_FLAGS,
         )
