@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,34 @@ def initial_weights(config: ExperimentConfig) -> dict[str, torch.Tensor]:
     """The weights every run of ``config`` starts from (seeded initialisation)."""
     torch.manual_seed(config.train.seed)
     return LGFN.from_config(config.model).state_dict()
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_process_stops_every_process_at_the_same_iteration(tmp_path: Path) -> None:
+    clips = write_clips(tmp_path / "clips")
+    config = tiny_config(clips, train={"epochs": 200, "save_every": 0})  # 400 steps: longer than the test
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    env.pop("WORLD_SIZE", None)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+        str(REPO / "train.py"), "-c", str(config_file), "--out", str(tmp_path / "two"),
+    ]  # fmt: skip
+    agent = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "two" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split()
+    assert len(workers) == 2
+    os.kill(int(workers[-1]), signal.SIGTERM)  # one process only, as a scheduler might
+    _, stderr = agent.communicate(timeout=120)
+    assert agent.returncode != 0  # the processes left as after Ctrl-C
+    stopped = load_checkpoint(tmp_path / "two" / "latest.pth")["iteration"]
+    assert 3 <= stopped < 400
+    assert f"stopped at iteration {stopped} of 400" in (tmp_path / "two" / "train.log").read_text()
+    # Both processes stopped together: rank 0 logged every iteration up to the stop and none after.
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(1, stopped + 1))

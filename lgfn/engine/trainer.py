@@ -12,6 +12,9 @@ builds a :class:`Trainer` from an :class:`~lgfn.config.ExperimentConfig` and run
   global batch, so the results do not depend on the number of processes.
 - A loss or gradient that is not finite skips the optimiser step on every process (the weights and
   the optimiser state stay as they were), with a warning; skipped steps are counted.
+- Ctrl-C (SIGINT) or SIGTERM (a scheduler's preemption) stops the run after the iteration in
+  progress, on every process at the same iteration, and saves ``latest.pth`` there, so ``--resume``
+  loses nothing; a second Ctrl-C stops at once.
 - Rank 0 alone writes the run folder::
 
       RUN/
@@ -46,7 +49,9 @@ import math
 import os
 import random
 import shutil
+import signal
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -549,10 +554,10 @@ class Trainer:
         )
         # The loss and speed logged every log.every iterations are over the iterations since the last log.
         window_loss, window_applied, window_iterations, window_start = 0.0, 0, 0, time.perf_counter()
-        with bar, logging_redirect_tqdm():
+        with bar, logging_redirect_tqdm(), _StopRequests() as stop:
             while self.iteration < self.total_iterations:
                 self.sampler.set_epoch(self.epoch, self.iteration % self.iterations_per_epoch)
-                for batch in self._batches():
+                for batch in self._batches(stop):
                     loss, applied = self.train_step(batch)
                     window_iterations += 1
                     bar.update(1)
@@ -572,10 +577,16 @@ class Trainer:
                         paused = time.perf_counter()
                         self.validate()
                         window_start += time.perf_counter() - paused  # speed counts training only
-                    if done or (cfg.save_every and self.iteration % cfg.save_every == 0):
+                    saved = done or (cfg.save_every and self.iteration % cfg.save_every == 0)
+                    if saved:
                         self.save()
                     if done:
                         break
+                    # Every process stops at the same iteration (one all-reduce when distributed).
+                    if distributed.any_process(stop.requested is not None, self.dist, self.device):
+                        self._stop_and_save(saved)
+                if stop.requested is not None and self.iteration < self.total_iterations:
+                    self._stop_and_save(False)  # the loader gave out (its workers got the signal too)
         if main:
             save_checkpoint(
                 self.run_dir / FINAL,
@@ -592,8 +603,11 @@ class Trainer:
             )  # fmt: skip
         distributed.barrier(self.dist)
 
-    def _batches(self) -> Iterator[dict[str, Any]]:
-        """The loader's batches; a user error raised in a loader worker keeps its one-line message."""
+    def _batches(self, stop: _StopRequests | None = None) -> Iterator[dict[str, Any]]:
+        """The loader's batches; a user error raised in a loader worker keeps its one-line message.
+
+        After a stop request, a loader whose worker processes died of the same Ctrl-C just ends.
+        """
         iterator = iter(self.loader)
         while True:
             try:
@@ -602,7 +616,23 @@ class Trainer:
                 return
             except LGFNError as exc:
                 raise type(exc)(_worker_error_message(exc)) from None
+            except RuntimeError:
+                if stop is not None and stop.requested is not None:
+                    return
+                raise
             yield batch
+
+    def _stop_and_save(self, saved: bool) -> None:
+        """Save ``latest.pth`` at the iteration just finished (unless ``saved`` already) and leave as
+        Ctrl-C does (exit status 130)."""
+        if not saved:
+            self.save()
+        if self.dist.is_main:
+            logger.warning(
+                "stopped at iteration %d of %d; %s is saved: run the same command with --resume to continue",
+                self.iteration, self.total_iterations, self.run_dir / LATEST,
+            )  # fmt: skip
+        raise KeyboardInterrupt
 
     # -- logging, validation, checkpoints --------------------------------------------------------
 
@@ -722,6 +752,40 @@ class Trainer:
             self._log_handler = None
         if hasattr(self, "dist"):
             distributed.shutdown(self.dist)
+
+
+class _StopRequests:
+    """While active, the first SIGINT (Ctrl-C) or SIGTERM only asks the run to stop after the iteration
+    in progress (:attr:`requested` holds the signal); a second SIGINT interrupts at once.
+
+    Signal handlers belong to the main thread: elsewhere (a run started from another thread) this
+    does nothing and the signals keep their usual effect.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signum
+        logger.warning(
+            "%s: stopping after this iteration to save a checkpoint (Ctrl-C again stops at once)",
+            signal.Signals(signum).name,
+        )
 
 
 def _worker_error_message(exc: LGFNError) -> str:
