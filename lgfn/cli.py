@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import resource
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -283,10 +285,16 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"frame rate of the input, e.g. 30000/1001 [the video's own; {DEFAULT_FOLDER_FPS} for a folder]",
     )
     parser.add_argument(
+        "--start",
+        default="0",
+        help="begin at this frame (250) or time (90s, 1:30, 0:01:30.5); earlier frames are only "
+        "context for the first windows, and the sound starts there too [0]",
+    )
+    parser.add_argument(
         "--max-frames",
         type=_int_at_least(1),
         default=None,
-        help="upscale only the first N frames (the clip is treated as ending there)",
+        help="upscale only N frames from --start (the clip is treated as ending there)",
     )
     parser.add_argument(
         "--reference",
@@ -361,6 +369,26 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
     return resolver_from_args(model, args, device)
 
 
+def _start_frame(text: str, fps: Fraction) -> int:
+    """``--start``: a frame index (``250``) or a time (``90s``, ``1:30``, ``0:01:30.5``) at ``fps``."""
+    value = text.strip()
+    try:
+        if value.endswith("s") or ":" in value:
+            seconds = Fraction(0)
+            for part in value.removesuffix("s").split(":"):
+                seconds = seconds * 60 + Fraction(part)
+            frame = math.floor(seconds * fps)  # the frame shown at that instant
+        else:
+            frame = int(value)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(
+            f"--start {text!r}: expected a frame number (250) or a time (90s, 1:30, 0:01:30.5)"
+        ) from None
+    if frame < 0:
+        raise ConfigError(f"--start {text!r} is before the first frame")
+    return frame
+
+
 def _checkpoint_path(args: argparse.Namespace) -> Path:
     return DEFAULT_CHECKPOINT if args.ckpt is None else args.ckpt
 
@@ -372,6 +400,7 @@ def _job(args: argparse.Namespace, source) -> dict:
         "input_frames": source.num_frames if args.input.is_dir() else None,
         "input_size": list(source.size),
         "max_frames": args.max_frames,
+        "start": args.start,
         "reference": args.reference,
         "method": args.method,
     }
@@ -403,13 +432,33 @@ def upscale(args: argparse.Namespace) -> int:
     if args.output.resolve() == args.input.resolve():
         raise LGFNError(f"OUTPUT {args.output} is INPUT; write to another path")
     source = open_source(args.input, fps=args.fps)
-    total = source.num_frames
-    if args.max_frames is not None:
-        total = min(total, args.max_frames) if total is not None else args.max_frames
+    first = _start_frame(args.start, source.fps)
+    if source.num_frames is not None and first >= source.num_frames:
+        raise ConfigError(
+            f"--start {args.start} is frame {first}, but {args.input} has {source.num_frames} frames"
+        )
+    end = None if args.max_frames is None else first + args.max_frames  # the clip is treated as ending there
+    total = (
+        source.num_frames
+        if end is None
+        else (end if source.num_frames is None else min(end, source.num_frames))
+    )
+    total = None if total is None else total - first
     w, h = source.size
     logger.info(
-        "input: %s, %dx%d, %s frames, %s fps", args.input, w, h, total or "unknown number of", source.fps
+        "input: %s, %dx%d, %s frames, %s fps",
+        args.input,
+        w,
+        h,
+        source.num_frames or "unknown number of",
+        source.fps,
     )
+    if first:
+        logger.info(
+            "starting at frame %d (%.3f s); earlier frames are read as context only",
+            first,
+            first / source.fps,
+        )
     audio_from = None if args.no_audio else source
     if audio_from is not None and getattr(source, "audio_streams", 0) and source.fps != source.stream_fps:
         logger.warning(
@@ -430,6 +479,7 @@ def upscale(args: argparse.Namespace) -> int:
         resume=args.resume,
         job=_job(args, source),
         sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
+        audio_skip=first / source.fps,
     )
     with sink, logging_redirect_tqdm():
         upscaler = _build_upscaler(args)
@@ -443,28 +493,28 @@ def upscale(args: argparse.Namespace) -> int:
             dynamic_ncols=True,
         ) as bar:
             report = upscale_stream(
-                itertools.islice(source, args.max_frames),  # stops without decoding one frame more
+                itertools.islice(source, end),  # stops without decoding one frame more
                 upscaler,
                 sink,
                 reference=args.reference,
                 on_frame=bar.update,
-                start=sink.resume_from,
+                start=first + sink.resume_from,
             )
-    if sink.frames_written < upscaler.num_frames:
+    if first + sink.frames_written < upscaler.num_frames:  # the frames before --start were context
         logger.warning(
             "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
             "repeated frames, so less detail was restored",
-            sink.frames_written,
+            first + sink.frames_written,
             upscaler.num_frames,
         )
-    resumed = f" (frames {report.start}-{sink.frames_written - 1}; earlier ones by an interrupted run)"
+    resumed = f" (from output frame {sink.resume_from}; earlier ones by an interrupted run)"
     if report.frames == 0:
         logger.info("all %d frames were finished before; wrote %s", sink.frames_written, args.output)
         return 0
     (iw, ih), (ow, oh) = report.input_size, report.output_size
     logger.info(
         "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
-        report.frames, resumed if report.start else "", iw, ih, ow, oh, report.seconds,
+        report.frames, resumed if sink.resume_from else "", iw, ih, ow, oh, report.seconds,
         report.frames_per_second, report.seconds / max(report.frames, 1),
         _peak_memory(device_type), args.output,
     )  # fmt: skip

@@ -143,6 +143,54 @@ def test_max_frames_and_bicubic_scale(tmp_path):
     assert all(np.array_equal(g, bicubic_upscale(f, 2)) for g, f in zip(got, frames, strict=False))
 
 
+def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
+    write_folder(tmp_path / "in", make_frames(9, 16, 12))
+    options = ["--ckpt", tiny_ckpt, "--batch", "2"]
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "part", *options, "--start", "3") == 0
+    whole, part = read_video_frames(tmp_path / "whole"), read_video_frames(tmp_path / "part")
+    assert len(part) == 6
+    for a, b in zip(part, whole[3:], strict=True):
+        np.testing.assert_array_equal(a, b)  # frames 1 and 2 were context, as in the whole run
+    # With --max-frames the clip ends there: its last windows are filled as at a clip's end.
+    short = ["--start", "3", "--max-frames", "3"]
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "short", *options, *short) == 0
+    got = read_video_frames(tmp_path / "short")
+    assert len(got) == 3
+    np.testing.assert_array_equal(got[0], whole[3])  # its window reaches frame 5 at most
+
+
+@pytest.mark.parametrize(("start", "first"), [("5", 5), ("0.2s", 5), ("0:00.2", 5), ("0:00:00.23", 5)])
+def test_start_as_frame_or_time(tmp_path, start, first):
+    frames = make_frames(8, 10, 8)
+    write_folder(tmp_path / "in", frames)  # 25 frames per second
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic", "--start", start) == 0
+    got = read_video_frames(tmp_path / "out")
+    assert len(got) == 8 - first
+    assert all(np.array_equal(g, bicubic_upscale(f, 4)) for g, f in zip(got, frames[first:], strict=True))
+
+
+def test_start_moves_the_sound_with_the_picture(tmp_path):
+    write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")  # flash and beep at frame 5 (input 1.0 s)
+    assert (
+        run_cli(tmp_path / "in.mov", "-o", tmp_path / "out.mp4", "--method", "bicubic", "--start", "3") == 0
+    )
+    frames = read_video_frames(tmp_path / "out.mp4")
+    assert len(frames) == 17 and np.argmax([frame.mean() for frame in frames]) == 2
+    assert beep_time(tmp_path / "out.mp4") == pytest.approx(0.2, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [("9", "is frame 9, but"), ("1:x", "expected a frame number"), ("-2", "before the first frame")],
+)
+def test_bad_start(tmp_path, capsys, start, message):
+    write_folder(tmp_path / "in", make_frames(9, 10, 8))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic", "--start", start) == 2
+    assert message in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
 def test_reference_mode_scores_against_the_input(tmp_path, capsys):
     frames = make_frames(3, 26, 18)  # not multiples of 4: cropped to 24x16 before degrading
     write_folder(tmp_path / "gt", frames)
@@ -308,7 +356,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_frames(tmp_path, tiny_ckpt
     assert "precision: 'fp32' then, 'bf16' now" in error_line(capsys)
 
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *options, "--resume") == 0
-    assert "upscaled 5 frames (frames 4-8; earlier ones by an interrupted run)" in capsys.readouterr().err
+    assert (
+        "upscaled 5 frames (from output frame 4; earlier ones by an interrupted run)"
+        in capsys.readouterr().err
+    )
     assert sorted(os.listdir(tmp_path)) == ["in", "out", "whole"]
     whole, resumed = read_video_frames(tmp_path / "whole"), read_video_frames(tmp_path / "out")
     assert len(resumed) == 9

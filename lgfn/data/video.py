@@ -425,11 +425,13 @@ class AudioCopy:
 
     Args:
         source: the video file whose audio is carried.
+        skip: seconds of the source after its first frame that the output leaves out (an output
+            that starts later in the video, ``lgfn upscale --start``).
     """
 
-    def __init__(self, source: VideoFileSource) -> None:
+    def __init__(self, source: VideoFileSource, skip: Fraction = Fraction(0)) -> None:
         self.path = source.path
-        self.start_time = source.start_time
+        self.start_time = source.start_time + skip
         self._input: av.container.InputContainer | None = None
         self._packets: Iterator[av.Packet] | None = None
         self._routes: dict[int, _AudioRoute] = {}
@@ -939,6 +941,7 @@ def open_sink(
     resume: bool = False,
     job: Mapping[str, Any] | None = None,
     sample_aspect_ratio: Fraction | None = None,
+    audio_skip: Fraction = Fraction(0),
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -961,6 +964,8 @@ def open_sink(
             work folder is resumed only by a run with the same ``job``.
         sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
             source's ``sample_aspect_ratio``); PNG frames cannot record it.
+        audio_skip: seconds of ``audio_from`` to leave out before the output's first frame (an
+            output that starts later in the source).
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -996,7 +1001,7 @@ def open_sink(
     if video:
         record.update(crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio))
         start = _prepare_work_folder(work, path, record, resume, partial(_segment_frames, work))
-        audio = AudioCopy(audio_from) if _has_audio(audio_from) else None
+        audio = AudioCopy(audio_from, audio_skip) if _has_audio(audio_from) else None
         return VideoFileSink(path, work, overwrite, fps, crf, audio, start, sample_aspect_ratio)
     if _has_audio(audio_from):
         logger.info("the input's audio is not written: %s is a folder of frames", path)
