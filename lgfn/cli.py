@@ -35,7 +35,15 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
 from lgfn.console import file_identity, run_main, setup_logging
-from lgfn.data.video import DEFAULT_CRF, DEFAULT_FOLDER_FPS, FrameSink, open_sink, open_source
+from lgfn.data.video import (
+    DEFAULT_CRF,
+    DEFAULT_FOLDER_FPS,
+    FrameSink,
+    TrackCopy,
+    VideoFileSource,
+    open_sink,
+    open_source,
+)
 from lgfn.data.windows import PADDING_MODES
 from lgfn.errors import ConfigError, LGFNError
 
@@ -202,10 +210,11 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "model) is accepted; the window is filled with repeated frames, which restores less "
             "detail. Odd output sizes: H.264 needs an even width and height, so such frames are "
             "padded by one repeated row/column in a video output (a PNG folder keeps the exact size). "
-            "Sound: a video output carries the input's audio streams, copied as they are or, where "
-            "the output container cannot hold their codec, re-encoded as AAC; cut where the upscaled "
-            "frames end (--max-frames). Only the first video stream is upscaled, subtitles are not "
-            "copied, and a variable-frame-rate input is written at its average frame rate."
+            "Sound and subtitles: a video output carries the input's audio streams, copied as they "
+            "are or, where the output container cannot hold their codec, re-encoded as AAC, and its "
+            "subtitle streams where the container holds them (.mkv holds most; text subtitles cannot "
+            "go into .mp4); cut where the upscaled frames end. Only the first video stream is "
+            "upscaled, and a variable-frame-rate input is written at its average frame rate."
         ),
     )
     parser.add_argument("input", metavar="INPUT", type=Path, help="video file or folder of frames")
@@ -304,6 +313,9 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--no-audio", action="store_true", help="do not carry the input's audio into a video OUTPUT"
+    )
+    parser.add_argument(
+        "--no-subtitles", action="store_true", help="do not carry the input's subtitles into a video OUTPUT"
     )
     parser.add_argument(
         "--resume",
@@ -459,15 +471,18 @@ def upscale(args: argparse.Namespace) -> int:
             first,
             first / source.fps,
         )
-    audio_from = None if args.no_audio else source
-    if audio_from is not None and getattr(source, "audio_streams", 0) and source.fps != source.stream_fps:
+    retimed = isinstance(source, VideoFileSource) and source.fps != source.stream_fps
+    if retimed and (source.audio_streams or source.subtitle_streams):
         logger.warning(
-            "the input's audio is not written: --fps %s retimes the video (its own rate is %s fps), so the "
-            "sound would drift out of sync",
+            "the input's audio and subtitles are not written: --fps %s retimes the video (its own rate "
+            "is %s fps), so they would drift out of sync",
             source.fps,
             source.stream_fps,
         )
-        audio_from = None
+    tracks = None
+    if not retimed:
+        skip = first / source.fps
+        tracks = TrackCopy.of(source, skip, audio=not args.no_audio, subtitles=not args.no_subtitles)
     # The output is opened first so that an existing OUTPUT is refused before the model loads; an
     # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
     sink = open_sink(
@@ -475,11 +490,10 @@ def upscale(args: argparse.Namespace) -> int:
         source.fps,
         args.crf,
         args.overwrite,
-        audio_from,
+        tracks,
         resume=args.resume,
         job=_job(args, source),
         sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
-        audio_skip=first / source.fps,
     )
     with sink, logging_redirect_tqdm():
         upscaler = _build_upscaler(args)

@@ -28,6 +28,7 @@ from tests.test_video import (
     beep_time,
     close_to,
     make_frames,
+    read_cues,
     write_folder,
     write_video_pyav,
     write_video_with_audio,
@@ -223,7 +224,7 @@ def test_audio_is_carried_unless_no_audio_or_retimed(tmp_path, capsys):
         run_cli(tmp_path / "in.mov", "-o", tmp_path / "a.mp4", "--method", "bicubic", "--max-frames", "6")
         == 0
     )
-    assert "audio: pcm_s16le copied" in capsys.readouterr().err
+    assert "carried: audio pcm_s16le copied" in capsys.readouterr().err
     assert audio_codecs(tmp_path / "a.mp4") == ["pcm_s16le"]
     assert beep_time(tmp_path / "a.mp4") == pytest.approx(0.5, abs=1e-3)  # in step with the flash frame
     assert np.argmax([frame.mean() for frame in read_video_frames(tmp_path / "a.mp4")]) == 5
@@ -232,9 +233,19 @@ def test_audio_is_carried_unless_no_audio_or_retimed(tmp_path, capsys):
     assert audio_codecs(tmp_path / "b.mp4") == []
     capsys.readouterr()
     assert run_cli(tmp_path / "in.mov", "-o", tmp_path / "c.mp4", "--method", "bicubic", "--fps", "25") == 0
-    assert "audio is not written: --fps 25 retimes the video" in capsys.readouterr().err
+    assert "audio and subtitles are not written: --fps 25 retimes the video" in capsys.readouterr().err
     assert audio_codecs(tmp_path / "c.mp4") == []
     assert open_source(tmp_path / "c.mp4").fps == 25
+
+
+def test_subtitles_follow_start_and_no_subtitles(tmp_path):
+    write_video_with_audio(tmp_path / "in.mkv", "pcm_s16le", subtitle=True)  # cue at the flash, frame 5
+    assert run_cli(tmp_path / "in.mkv", "-o", tmp_path / "a.mkv", "--method", "bicubic", "--start", "3") == 0
+    assert read_cues(tmp_path / "a.mkv") == [(0.2, 0.4, b"beep")]
+    assert (
+        run_cli(tmp_path / "in.mkv", "-o", tmp_path / "b.mkv", "--method", "bicubic", "--no-subtitles") == 0
+    )
+    assert read_cues(tmp_path / "b.mkv") == [] and audio_codecs(tmp_path / "b.mkv") == ["pcm_s16le"]
 
 
 def test_non_square_pixels_keep_their_shape(tmp_path, capsys):

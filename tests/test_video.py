@@ -16,6 +16,7 @@ from lgfn.data.io import write_image
 from lgfn.data.video import (
     DEFAULT_FOLDER_FPS,
     FrameFolderSource,
+    TrackCopy,
     VideoFileSource,
     open_sink,
     open_source,
@@ -394,14 +395,22 @@ BEEP_AT = 1.0  # seconds, on the input file's clock
 VIDEO_FPS = 10
 
 
-def write_video_with_audio(path: Path, codec: str, frames: int = 20, video_start: int = 5) -> None:
+def write_video_with_audio(
+    path: Path, codec: str, frames: int = 20, video_start: int = 5, subtitle: bool = False
+) -> None:
     """A clip whose sound is silent but for a 50 ms beep at :data:`BEEP_AT` s, and whose picture flashes
-    white on the frame shown at that instant; the video begins at ``video_start`` / 10 s, the audio at 0."""
+    white on the frame shown at that instant; the video begins at ``video_start`` / 10 s, the audio at 0.
+    With ``subtitle`` (Matroska only), a SubRip cue "beep" shows from that instant for 0.4 s."""
     with av.open(str(path), mode="w") as container:
         video = container.add_stream("libx264", rate=VIDEO_FPS)
         video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
         audio = container.add_stream(codec, rate=AUDIO_RATE)
         audio.layout = "mono"
+        if subtitle:
+            cue = av.Packet(b"beep")
+            cue.stream = container.add_mux_stream("subrip")
+            cue.time_base, cue.pts, cue.dts, cue.duration = Fraction(1, 1000), 1000, 1000, 400
+            container.mux(cue)
         for i in range(frames):
             pts = video_start + i
             level = 255 if pts == round(BEEP_AT * VIDEO_FPS) else 40
@@ -447,7 +456,7 @@ def upscale_with_audio(source_path: Path, out: Path, max_frames: int | None = No
     """Copy a clip's frames through a sink that carries its audio; returns the frames written."""
     source = open_source(source_path)
     frames = list(itertools.islice(source, max_frames))
-    with open_sink(out, fps=source.fps, crf=0, audio_from=source) as sink:
+    with open_sink(out, fps=source.fps, crf=0, tracks=TrackCopy.of(source)) as sink:
         for frame in frames:
             sink.write(frame)
     return frames
@@ -519,8 +528,8 @@ def test_resumed_video_carries_the_audio_in_sync(tmp_path, monkeypatch):
     source = open_source(tmp_path / "in.mov")
     frames = list(source)
     with pytest.raises(KeyboardInterrupt):
-        write_some(tmp_path / "out.mp4", frames, stop_after=7, audio_from=source)
-    assert write_some(tmp_path / "out.mp4", frames, resume=True, audio_from=source) == 6
+        write_some(tmp_path / "out.mp4", frames, stop_after=7, tracks=TrackCopy.of(source))
+    assert write_some(tmp_path / "out.mp4", frames, resume=True, tracks=TrackCopy.of(source)) == 6
     assert beep_time(tmp_path / "out.mp4") == pytest.approx(0.5, abs=1e-3)
     assert np.argmax([frame.mean() for frame in read_video_frames(tmp_path / "out.mp4")]) == 5
     assert listing(tmp_path) == ["in.mov", "out.mp4"]
@@ -530,7 +539,7 @@ def test_audio_that_can_be_neither_copied_nor_reencoded_is_left_out(tmp_path, mo
     def refuse(self, source, output):
         raise ValueError("no way to write it")
 
-    monkeypatch.setattr(video._AudioRoute, "__init__", refuse)
+    monkeypatch.setattr(video._Route, "__init__", refuse)
     write_video_with_audio(tmp_path / "in.mov", "pcm_s16le")
     frames = upscale_with_audio(tmp_path / "in.mov", tmp_path / "out.mp4")
     assert "audio stream 1 (pcm_s16le) of" in caplog.text and "is left out" in caplog.text
@@ -544,3 +553,39 @@ def test_pixel_shape_turns_with_the_frame():
     assert video._pixel_shape(Fraction(32, 27), 1) == Fraction(27, 32)  # a quarter turn swaps the sides
     assert video._pixel_shape(Fraction(1, 1), 1) is None
     assert video._pixel_shape(None, 0) is None
+
+
+def read_cues(path: Path) -> list[tuple[float, float, bytes]]:
+    """The subtitle cues of a file: (start s, duration s, text)."""
+    with av.open(str(path)) as container:
+        if not container.streams.subtitles:
+            return []
+        return [
+            (float(p.pts * p.time_base), float(p.duration * p.time_base), bytes(p))
+            for p in container.demux(container.streams.subtitles[0])
+            if p.pts is not None
+        ]
+
+
+def test_subtitles_are_carried_in_sync_where_the_container_holds_them(tmp_path, caplog):
+    write_video_with_audio(tmp_path / "in.mkv", "pcm_s16le", subtitle=True)
+    assert open_source(tmp_path / "in.mkv").subtitle_streams == 1
+    upscale_with_audio(tmp_path / "in.mkv", tmp_path / "out.mkv")
+    assert read_cues(tmp_path / "out.mkv") == [(0.5, 0.4, b"beep")]  # with the flash, as in the input
+    assert read_audio(tmp_path / "out.mkv")[0] == "pcm_s16le"
+
+    upscale_with_audio(tmp_path / "in.mkv", tmp_path / "out.mp4")  # MP4 holds no SubRip text
+    assert (
+        "subtitle stream 2 (srt) of" in caplog.text
+        and "is left out: mp4 files cannot hold them" in caplog.text
+    )
+    assert read_cues(tmp_path / "out.mp4") == []
+    assert read_audio(tmp_path / "out.mp4")[0] == "pcm_s16le"  # the sound still comes along
+
+    source = open_source(tmp_path / "in.mkv")
+    frames = list(source)
+    with open_sink(tmp_path / "plain.mkv", fps=10, tracks=TrackCopy.of(source, subtitles=False)) as sink:
+        for frame in frames:
+            sink.write(frame)
+    assert read_cues(tmp_path / "plain.mkv") == [] and read_audio(tmp_path / "plain.mkv")[0] == "pcm_s16le"
+    assert TrackCopy.of(source, audio=False, subtitles=False) is None

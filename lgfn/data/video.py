@@ -16,9 +16,9 @@ work folder, with the run's settings, for a later run to resume from.
 
 Only the first video stream of a file is read as frames; a sink writes frames at one constant rate,
 so a variable-frame-rate input comes out at its average rate. A video sink can carry a video file's
-audio streams along (:class:`AudioCopy`): copied as they are where the output container holds their
-codec, re-encoded as AAC where it does not, timed so that they stay in sync with the frames and cut
-where the frames end. Subtitles and other streams are not carried.
+audio and subtitle streams along (:class:`TrackCopy`): copied as they are where the output container
+holds their codec, audio re-encoded as AAC where it does not, timed so that they stay in sync with
+the frames and cut where the frames end. Other streams (data, attachments) are not carried.
 
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
 declares none, FFmpeg's default); written videos use the BT.709 matrix from 720 lines up (HD) and
@@ -157,6 +157,7 @@ class VideoFileSource(FrameSource):
             when the video begins; audio is placed against it).
         stream_fps: the frame rate the file states (``fps`` differs when another one was given).
         audio_streams: number of audio streams in the file.
+        subtitle_streams: number of subtitle streams in the file.
         sample_aspect_ratio: the shape of a pixel (width / height) when it is not square, as on
             DVD video (e.g. 32/27 for 16:9 720x480), else ``None``.
     """
@@ -171,11 +172,13 @@ class VideoFileSource(FrameSource):
         stream_fps: Fraction | None = None,
         audio_streams: int = 0,
         sample_aspect_ratio: Fraction | None = None,
+        subtitle_streams: int = 0,
     ) -> None:
         super().__init__(path, fps, size, num_frames)
         self.start_time = start_time
         self.stream_fps = stream_fps
         self.audio_streams = audio_streams
+        self.subtitle_streams = subtitle_streams
         self.sample_aspect_ratio = sample_aspect_ratio
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -315,6 +318,7 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             start_time=start_time,
             stream_fps=Fraction(rate) if rate else None,
             audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
             sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
         )
 
@@ -370,29 +374,41 @@ def read_video_frames(
 AAC_BIT_RATE = 192_000
 #: How far past the cut (in seconds) packets are still read: demuxed packets of different streams are
 #: only roughly in time order, and reading on to the end of a long file would waste time.
-_AUDIO_READ_AHEAD = Fraction(2)
+_READ_AHEAD = Fraction(2)
 
 
-class _AudioRoute:
-    """One input audio stream and the output stream its packets go to, copied or re-encoded."""
+class _Route:
+    """One input audio or subtitle stream and the output stream its packets go to, copied or (audio
+    only) re-encoded.
 
-    def __init__(self, source: av.audio.stream.AudioStream, output: av.container.OutputContainer) -> None:
+    Raises:
+        ValueError: the output can hold the stream neither as it is nor (audio) as AAC.
+    """
+
+    def __init__(self, source: av.stream.Stream, output: av.container.OutputContainer) -> None:
         self.source = source
         self.copy = _container_can_hold(output.format.name, source)
         if self.copy:
             self.stream = output.add_stream_from_template(source)
-        else:
+        elif source.type == "audio":
             context = source.codec_context
             self.stream = output.add_stream("aac", rate=context.sample_rate)
             self.stream.layout = context.layout
             self.stream.bit_rate = AAC_BIT_RATE
+        else:
+            raise ValueError(f"{output.format.name} files cannot hold them (.mkv holds most kinds)")
 
     def describe(self) -> str:
-        name = self.source.codec_context.name
+        name = f"{self.source.type} {_codec_name(self.source)}"
         return f"{name} copied" if self.copy else f"{name} re-encoded as AAC"
 
 
-def _container_can_hold(format_name: str, stream: av.audio.stream.AudioStream) -> bool:
+def _codec_name(stream: av.stream.Stream) -> str:
+    context = stream.codec_context
+    return context.name if context is not None else "unknown codec"
+
+
+def _container_can_hold(format_name: str, stream: av.stream.Stream) -> bool:
     """Whether a ``format_name`` container takes ``stream``'s packets as they are (tried in memory)."""
     probe = av.open(io.BytesIO(), mode="w", format=format_name)
     try:
@@ -408,53 +424,77 @@ def _container_can_hold(format_name: str, stream: av.audio.stream.AudioStream) -
             pass
 
 
-class AudioCopy:
-    """The audio streams of a video file, carried into a video output as its frames are written.
+class TrackCopy:
+    """The audio and subtitle streams of a video file, carried into a video output with its frames.
 
-    Each audio stream is copied packet by packet where the output container holds its codec, and
-    decoded and re-encoded as AAC (:data:`AAC_BIT_RATE`) where it does not (e.g. Opus in ``.mov`` or
-    ``.avi``). The input's first video frame is time 0 of the output, as a :class:`VideoFileSink`
-    writes it, so sound and picture stay as they were in the input; audio before that frame and
-    after the output's last frame is dropped, in whole packets (an upscale stopped after N frames has
-    N frames of sound). AVI records no start time per stream, so there the sound can lead the
-    picture by the part of a packet cut at the start (under one packet, typically 20-60 ms).
+    Each stream is copied packet by packet where the output container holds its codec. An audio
+    stream that it does not hold (e.g. Opus in ``.mov`` or ``.avi``) is decoded and re-encoded as AAC
+    (:data:`AAC_BIT_RATE`); a subtitle stream that it does not hold (SubRip or ASS text in ``.mp4``)
+    is left out with a warning. The input's first video frame is time 0 of the output, as a
+    :class:`VideoFileSink` writes it, so sound, subtitles and picture stay as they were in the input;
+    what comes before that frame and after the output's last frame is dropped, in whole packets (an
+    upscale stopped after N frames has N frames of sound). AVI records no start time per stream, so
+    there the sound can lead the picture by the part of a packet cut at the start (under one
+    packet, typically 20-60 ms).
 
     A :class:`VideoFileSink` drives it while it joins its segments into the output: :meth:`attach`
-    before the header, :meth:`mux_until` after each video packet (the sound is interleaved with the
-    picture), :meth:`finish` at the end.
+    before the header, :meth:`mux_until` after each video packet (the tracks are interleaved with
+    the picture), :meth:`finish` at the end.
 
     Args:
-        source: the video file whose audio is carried.
+        source: the video file whose tracks are carried.
         skip: seconds of the source after its first frame that the output leaves out (an output
             that starts later in the video, ``lgfn upscale --start``).
+        audio: carry the audio streams.
+        subtitles: carry the subtitle streams.
     """
 
-    def __init__(self, source: VideoFileSource, skip: Fraction = Fraction(0)) -> None:
+    def __init__(
+        self,
+        source: VideoFileSource,
+        skip: Fraction = Fraction(0),
+        audio: bool = True,
+        subtitles: bool = True,
+    ) -> None:
         self.path = source.path
         self.start_time = source.start_time + skip
+        self.kinds = {kind for kind, wanted in (("audio", audio), ("subtitle", subtitles)) if wanted}
         self._input: av.container.InputContainer | None = None
         self._packets: Iterator[av.Packet] | None = None
-        self._routes: dict[int, _AudioRoute] = {}
+        self._routes: dict[int, _Route] = {}
         self._held: av.Packet | None = None  # read, but later than the last cut
 
+    @classmethod
+    def of(
+        cls, source: FrameSource, skip: Fraction = Fraction(0), audio: bool = True, subtitles: bool = True
+    ) -> TrackCopy | None:
+        """The tracks of ``source`` to carry, or ``None`` when it is no video file or has none of them."""
+        if not isinstance(source, VideoFileSource):
+            return None
+        if not (audio and source.audio_streams) and not (subtitles and source.subtitle_streams):
+            return None
+        return cls(source, skip, audio, subtitles)
+
     def attach(self, output: av.container.OutputContainer) -> None:
-        """Open the input and add an output stream for each of its audio streams (before any muxing)."""
+        """Open the input and add an output stream for each stream carried (before any muxing)."""
         try:
             self._input = av.open(str(self.path))
         except av.FFmpegError as exc:
             raise InputDataError(f"{self.path}: cannot read its audio ({_av_message(exc)})") from None
-        for stream in self._input.streams.audio:
+        for stream in self._input.streams:
+            if stream.type not in self.kinds:
+                continue
             try:
-                self._routes[stream.index] = _AudioRoute(stream, output)
+                self._routes[stream.index] = _Route(stream, output)
             except (ValueError, av.FFmpegError) as exc:
                 logger.warning(
-                    "audio stream %d (%s) of %s is left out: it can be neither copied nor re-encoded (%s)",
-                    stream.index, stream.codec_context.name, self.path, _av_message(exc),
+                    "%s stream %d (%s) of %s is left out: %s",
+                    stream.type, stream.index, _codec_name(stream), self.path, _av_message(exc),
                 )  # fmt: skip
         carried = [self._input.streams[index] for index in self._routes]
         self._packets = self._input.demux(carried) if carried else iter(())  # demux() alone reads all
         if self._routes:
-            logger.info("audio: %s", ", ".join(route.describe() for route in self._routes.values()))
+            logger.info("carried: %s", ", ".join(route.describe() for route in self._routes.values()))
 
     def mux_until(self, output: av.container.OutputContainer, end: Fraction) -> None:
         """Write the audio that starts before ``end`` seconds of output time."""
@@ -476,7 +516,7 @@ class AudioCopy:
         while (packet := self._held or self._next_packet()) is not None:
             self._held = None
             start = self._output_time(packet)
-            if start >= end + _AUDIO_READ_AHEAD:
+            if start >= end + _READ_AHEAD:
                 break
             if start < end:
                 self._mux(output, packet, start)
@@ -675,7 +715,7 @@ class VideoFileSink(FrameSink):
 
     Frames are encoded in segments of :data:`SEGMENT_FRAMES` (MP4 files in the work folder, each
     starting with a keyframe); closing the sink joins the segments' packets into one stream in the
-    output container, without decoding them again, and adds the audio (:class:`AudioCopy`).
+    output container, without decoding them again, and adds the audio and subtitles (:class:`TrackCopy`).
 
     ``yuv420p`` stores colour at half resolution, so H.264 needs an even width and height: a frame
     with an odd side is padded by repeating its last row or column (the video is one pixel larger
@@ -684,7 +724,7 @@ class VideoFileSink(FrameSink):
     Args:
         fps: frame rate of the output.
         crf: x264 constant rate factor, 0 (lossless luma) .. 51; lower is better and larger.
-        audio: sound to carry into the output along with the frames, or ``None``.
+        tracks: audio and subtitles to carry into the output along with the frames, or ``None``.
         sample_aspect_ratio: the pixel shape to record (non-square pixels of the input; super-resolution
             scales both sides alike, so it stays), or ``None`` for square pixels.
     """
@@ -696,14 +736,14 @@ class VideoFileSink(FrameSink):
         overwrite: bool,
         fps: Fraction,
         crf: int,
-        audio: AudioCopy | None = None,
+        tracks: TrackCopy | None = None,
         start: int = 0,
         sample_aspect_ratio: Fraction | None = None,
     ) -> None:
         super().__init__(path, work, overwrite, start)
         self.fps = fps
         self.crf = crf
-        self.audio = audio
+        self.tracks = tracks
         self.sample_aspect_ratio = sample_aspect_ratio
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -780,12 +820,12 @@ class VideoFileSink(FrameSink):
             with av.open(str(segments[0][2])) as first:
                 stream = container.add_stream_from_template(first.streams.video[0])
             stream.time_base = frame_time
-            if self.audio is not None:
-                self.audio.attach(container)
+            if self.tracks is not None:
+                self.tracks.attach(container)
             try:
                 container.start_encoding()  # the header: every stream is known now
             except (ValueError, av.FFmpegError) as exc:
-                hint = "; --no-audio leaves the sound out" if self.audio is not None else ""
+                hint = "; --no-audio and --no-subtitles leave those out" if self.tracks is not None else ""
                 raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)}){hint}") from None
             for first_frame, _, file in segments:
                 with av.open(str(file)) as segment:
@@ -800,15 +840,15 @@ class VideoFileSink(FrameSink):
                         packet.stream = stream
                         decoded_by = (packet.dts + 1) * frame_time  # before mux() rescales the packet
                         container.mux(packet)
-                        if self.audio is not None:
-                            self.audio.mux_until(container, decoded_by)
-            if self.audio is not None:
-                self.audio.finish(container, self.frames_written * frame_time)
+                        if self.tracks is not None:
+                            self.tracks.mux_until(container, decoded_by)
+            if self.tracks is not None:
+                self.tracks.finish(container, self.frames_written * frame_time)
         return output
 
     def _drop_unfinished(self) -> None:
-        if self.audio is not None:
-            self.audio.close()
+        if self.tracks is not None:
+            self.tracks.close()
         if self._container is not None:
             try:
                 self._container.close()
@@ -937,11 +977,10 @@ def open_sink(
     fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
     crf: int = DEFAULT_CRF,
     overwrite: bool = False,
-    audio_from: FrameSource | None = None,
+    tracks: TrackCopy | None = None,
     resume: bool = False,
     job: Mapping[str, Any] | None = None,
     sample_aspect_ratio: Fraction | None = None,
-    audio_skip: Fraction = Fraction(0),
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -956,16 +995,14 @@ def open_sink(
         fps: frame rate of a video output (a folder records none).
         crf: x264 quality, 0 .. 51 (lower is better).
         overwrite: allow replacing an existing ``path`` (file or folder).
-        audio_from: the source whose audio streams a video output carries along (see
-            :class:`AudioCopy`); a folder output, or a source without audio, carries none.
+        tracks: the audio and subtitle streams a video output carries along (see
+            :class:`TrackCopy`, :meth:`TrackCopy.of`); a folder output carries none.
         resume: continue from the finished frames an interrupted run left in the work folder; the
             sink's ``resume_from`` says which frame to write first.
         job: JSON-compatible settings that decide the output's frames (input, model, options); a
             work folder is resumed only by a run with the same ``job``.
         sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
             source's ``sample_aspect_ratio``); PNG frames cannot record it.
-        audio_skip: seconds of ``audio_from`` to leave out before the output's first frame (an
-            output that starts later in the source).
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -1001,10 +1038,9 @@ def open_sink(
     if video:
         record.update(crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio))
         start = _prepare_work_folder(work, path, record, resume, partial(_segment_frames, work))
-        audio = AudioCopy(audio_from, audio_skip) if _has_audio(audio_from) else None
-        return VideoFileSink(path, work, overwrite, fps, crf, audio, start, sample_aspect_ratio)
-    if _has_audio(audio_from):
-        logger.info("the input's audio is not written: %s is a folder of frames", path)
+        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio)
+    if tracks is not None:
+        logger.info("the input's audio and subtitles are not written: %s is a folder of frames", path)
     if sample_aspect_ratio is not None:
         logger.warning(
             "the input's pixels are not square (%s wide to 1 high) and PNG frames cannot say so: "
@@ -1027,7 +1063,3 @@ def _folder_frames(work: Path) -> int:
     while (work / "frames" / f"{count:08d}.png").is_file():
         count += 1
     return count
-
-
-def _has_audio(source: FrameSource | None) -> bool:
-    return isinstance(source, VideoFileSource) and source.audio_streams > 0
