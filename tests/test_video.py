@@ -6,6 +6,7 @@ import itertools
 import os
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -589,3 +590,17 @@ def test_subtitles_are_carried_in_sync_where_the_container_holds_them(tmp_path, 
             sink.write(frame)
     assert read_cues(tmp_path / "plain.mkv") == [] and read_audio(tmp_path / "plain.mkv")[0] == "pcm_s16le"
     assert TrackCopy.of(source, audio=False, subtitles=False) is None
+
+
+def test_a_cover_picture_listed_first_is_not_taken_for_the_video():
+    def stream(name, disposition):
+        return SimpleNamespace(name=name, disposition=disposition)
+
+    cover, movie = (
+        stream("cover", av.stream.Disposition.attached_pic),
+        stream("movie", av.stream.Disposition.default),
+    )
+    assert video._picture_stream([cover, movie]).name == "movie"
+    assert video._picture_stream([movie, cover]).name == "movie"
+    assert video._picture_stream([cover]).name == "cover"  # a lone picture is still a (one-frame) video
+    assert video._picture_stream([]) is None

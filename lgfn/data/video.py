@@ -38,7 +38,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -185,7 +185,7 @@ class VideoFileSource(FrameSource):
         index = 0
         try:
             with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
+                stream = _picture_stream(container.streams.video)
                 stream.thread_type = "AUTO"  # frame- and slice-threaded decoding
                 for frame in container.decode(stream):
                     image = frame.to_ndarray(
@@ -275,9 +275,9 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
     except av.FFmpegError as exc:
         raise InputDataError(f"{path}: not a readable video file ({_av_message(exc)})") from None
     with container:
-        if not container.streams.video:
+        stream = _picture_stream(container.streams.video)
+        if stream is None:
             raise InputDataError(f"{path}: has no video stream (expected a video file or a folder of frames)")
-        stream = container.streams.video[0]
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
@@ -321,6 +321,15 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             subtitle_streams=len(container.streams.subtitles),
             sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
         )
+
+
+def _picture_stream(streams: Sequence[av.video.stream.VideoStream]) -> av.video.stream.VideoStream | None:
+    """The stream holding the video: the first that is not a cover picture (``attached_pic``), which
+    some files list before it; the first of all when every one is marked so."""
+    for stream in streams:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return streams[0] if streams else None
 
 
 def _pixel_shape(ratio: Fraction | None, turns: int) -> Fraction | None:
