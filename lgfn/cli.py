@@ -441,8 +441,11 @@ def _peak_memory(device_type: str) -> str:
 
 def upscale(args: argparse.Namespace) -> int:
     """Run ``lgfn upscale``: open the input and output, build the upscaler, stream, summarise."""
-    if args.output.resolve() == args.input.resolve():
+    output, input_path = args.output.resolve(), args.input.resolve()
+    if output == input_path:
         raise LGFNError(f"OUTPUT {args.output} is INPUT; write to another path")
+    if output in input_path.parents:
+        raise LGFNError(f"OUTPUT {args.output} holds INPUT {args.input}; write to a path outside it")
     source = open_source(args.input, fps=args.fps)
     first = _start_frame(args.start, source.fps)
     if source.num_frames is not None and first >= source.num_frames:

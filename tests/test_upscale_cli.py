@@ -427,6 +427,23 @@ def test_bad_option_values(tmp_path, tiny_ckpt, capsys, options, message):
     assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
+def test_an_output_that_would_replace_the_input_or_the_current_folder_is_refused(
+    tmp_path, monkeypatch, capsys
+):
+    write_folder(tmp_path / "sub" / "in", make_frames(3, 10, 8))
+    before = sorted(os.listdir(tmp_path / "sub" / "in"))
+    for output in (tmp_path / "sub", tmp_path):
+        assert run_cli(tmp_path / "sub" / "in", "-o", output, "--method", "bicubic", "--overwrite") == 2
+        assert "holds INPUT" in error_line(capsys)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for output in (".", tmp_path / "work"):
+        assert run_cli(tmp_path / "sub" / "in", "-o", output, "--method", "bicubic", "--overwrite") == 2
+        assert "is the current folder or holds it" in error_line(capsys)
+    assert sorted(os.listdir(tmp_path / "sub" / "in")) == before  # the input is untouched
+    assert sorted(os.listdir(tmp_path)) == ["sub", "work"] and os.listdir(tmp_path / "work") == []
+
+
 def test_output_equal_to_input_and_missing_default_checkpoint(tmp_path, monkeypatch, capsys):
     write_folder(tmp_path / "in", make_frames(2, 10, 8))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "in", "--method", "bicubic", "--overwrite") == 2

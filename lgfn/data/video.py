@@ -1025,6 +1025,10 @@ def open_sink(
     path = Path(path)
     suffix = path.suffix.lower()
     fps = parse_fps(fps)
+    if path.name in ("", ".", "..") or path.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise LGFNError(
+            f"output {path} is the current folder or holds it; give the name of a new file or folder"
+        )
     if suffix in FRAME_EXTENSIONS:
         raise LGFNError(
             f"output {path} names a single image; give a folder name for PNG frames or a video file "
