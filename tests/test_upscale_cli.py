@@ -427,6 +427,16 @@ def test_bad_option_values(tmp_path, tiny_ckpt, capsys, options, message):
     assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
+def test_output_under_a_file_and_checkpoint_that_is_a_folder(tmp_path, capsys):
+    write_folder(tmp_path / "in", make_frames(3, 10, 8))
+    (tmp_path / "afile").write_text("not a folder")
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "afile" / "out.mp4", "--method", "bicubic") == 2
+    assert f"cannot make the folder {tmp_path / 'afile'} for the output" in error_line(capsys)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--ckpt", tmp_path) == 2
+    assert f"checkpoint {tmp_path} is a folder, not a file" in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["afile", "in"]
+
+
 def test_an_output_that_would_replace_the_input_or_the_current_folder_is_refused(
     tmp_path, monkeypatch, capsys
 ):

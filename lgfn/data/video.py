@@ -1043,7 +1043,10 @@ def open_sink(
         raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
     if os.path.lexists(path) and not overwrite:
         raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LGFNError(f"cannot make the folder {path.parent} for the output: {exc.strerror}") from None
     work = work_folder(path)
     video = suffix in VIDEO_OUTPUT_EXTENSIONS
     record = dict(job or {})
