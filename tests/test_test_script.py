@@ -281,3 +281,14 @@ def test_missing_data_root_via_subprocess(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: spmcs folder not found: {tmp_path / 'x'} is not a folder"
     assert result.stdout == ""
+
+
+def test_an_output_folder_that_is_a_file(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--method", "bicubic", "--no-progress"]
+        code, _, stderr = _run([*argv, "--out", str(out)], capsys)
+        assert code == 2 and "Traceback" not in stderr
+        assert f"cannot make the output folder {out}" in stderr

@@ -235,6 +235,12 @@ def test_keep_last_rotates_iteration_checkpoints(clips: Path, tmp_path: Path) ->
     assert load_checkpoint(run / "iter_00000003.pth")["iteration"] == 3
 
 
+def test_a_run_folder_that_is_a_file(clips: Path, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot make the run folder"):
+        Trainer(tiny_config(clips, train={"iterations": 1}), tmp_path / "afile").fit()
+
+
 def test_an_existing_run_needs_resume(clips: Path, tmp_path: Path) -> None:
     Trainer(tiny_config(clips, train={"iterations": 1}), tmp_path / "run").fit()
     with pytest.raises(ConfigError, match="--resume"):

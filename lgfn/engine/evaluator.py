@@ -138,6 +138,11 @@ def evaluate(
         **(identity or {}),
     }
     settings = json.loads(json.dumps(settings))  # as it reads back from the file: lists, not tuples
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, or no permission
+            raise ConfigError(f"cannot make the output folder {out}: {exc.strerror}") from None
     finished = {} if out is None else _finished_clips(out, settings, resume)
     if out is not None and not finished:
         (out / PARTIAL_FILE).unlink(missing_ok=True)  # a record of settings alone: nothing to keep

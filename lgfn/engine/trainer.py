@@ -366,7 +366,10 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids)
 
     def _prepare_run_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, or no permission
+            raise ConfigError(f"cannot make the run folder {self.run_dir}: {exc.strerror}") from None
         latest = self.run_dir / LATEST
         if latest.exists() and not self.resume:
             raise ConfigError(
