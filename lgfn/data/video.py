@@ -489,7 +489,7 @@ class TrackCopy:
         try:
             self._input = av.open(str(self.path))
         except av.FFmpegError as exc:
-            raise InputDataError(f"{self.path}: cannot read its audio ({_av_message(exc)})") from None
+            raise InputDataError(f"{self.path}: cannot read its sound ({_av_message(exc)})") from None
         for stream in self._input.streams:
             if stream.type not in self.kinds:
                 continue
@@ -506,7 +506,7 @@ class TrackCopy:
             logger.info("carried: %s", ", ".join(route.describe() for route in self._routes.values()))
 
     def mux_until(self, output: av.container.OutputContainer, end: Fraction) -> None:
-        """Write the audio that starts before ``end`` seconds of output time."""
+        """Write the packets that start before ``end`` seconds of output time."""
         while True:
             packet = self._held or self._next_packet()
             self._held = None
@@ -519,7 +519,7 @@ class TrackCopy:
             self._mux(output, packet, start)
 
     def finish(self, output: av.container.OutputContainer, end: Fraction) -> None:
-        """Write the rest of the audio up to ``end`` seconds (the video's end) and flush the encoders."""
+        """Write the rest of the packets up to ``end`` seconds (the video's end); flush the encoders."""
         self.mux_until(output, end)
         # Packets of one stream may trail another's a little: look a short way past the cut.
         while (packet := self._held or self._next_packet()) is not None:
