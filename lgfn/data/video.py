@@ -489,7 +489,9 @@ class TrackCopy:
         try:
             self._input = av.open(str(self.path))
         except av.FFmpegError as exc:
-            raise InputDataError(f"{self.path}: cannot read its sound ({_av_message(exc)})") from None
+            raise InputDataError(
+                f"{self.path}: cannot read its sound or subtitles ({_av_message(exc)})"
+            ) from None
         for stream in self._input.streams:
             if stream.type not in self.kinds:
                 continue
@@ -546,7 +548,9 @@ class TrackCopy:
                 if packet.pts is not None and packet.time_base is not None:  # not a demuxer's flush packet
                     return packet
         except av.FFmpegError as exc:
-            raise InputDataError(f"{self.path}: cannot read its audio ({_av_message(exc)})") from None
+            raise InputDataError(
+                f"{self.path}: cannot read its sound or subtitles ({_av_message(exc)})"
+            ) from None
         return None
 
     def _output_time(self, packet: av.Packet) -> Fraction:
