@@ -19,6 +19,7 @@ import argparse
 import itertools
 import logging
 import math
+import os
 import resource
 import sys
 import time
@@ -35,17 +36,21 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
 from lgfn.console import file_identity, run_main, setup_logging
+from lgfn.data.io import FRAME_EXTENSIONS
 from lgfn.data.video import (
     DEFAULT_CRF,
     DEFAULT_FOLDER_FPS,
+    VIDEO_EXTENSIONS,
+    VIDEO_OUTPUT_EXTENSIONS,
     FrameSink,
     TrackCopy,
     VideoFileSource,
     open_sink,
     open_source,
+    work_folder,
 )
 from lgfn.data.windows import PADDING_MODES
-from lgfn.errors import ConfigError, LGFNError
+from lgfn.errors import ConfigError, InputDataError, LGFNError
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +222,13 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "upscaled, and a variable-frame-rate input is written at its average frame rate."
         ),
     )
-    parser.add_argument("input", metavar="INPUT", type=Path, help="video file or folder of frames")
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        type=Path,
+        nargs="+",
+        help="video file or folder of frames; with several, OUTPUT is a folder that gets each under its name",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -405,11 +416,11 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
     return DEFAULT_CHECKPOINT if args.ckpt is None else args.ckpt
 
 
-def _job(args: argparse.Namespace, source) -> dict:
+def _job(args: argparse.Namespace, input_path: Path, source) -> dict:
     """The settings that decide the output's frames; a resumed run must repeat them (JSON values)."""
     job = {
-        "input": file_identity(args.input) if args.input.is_file() else {"path": str(args.input.resolve())},
-        "input_frames": source.num_frames if args.input.is_dir() else None,
+        "input": file_identity(input_path) if input_path.is_file() else {"path": str(input_path.resolve())},
+        "input_frames": source.num_frames if input_path.is_dir() else None,
         "input_size": list(source.size),
         "max_frames": args.max_frames,
         "start": args.start,
@@ -440,40 +451,95 @@ def _peak_memory(device_type: str) -> str:
 
 
 def upscale(args: argparse.Namespace) -> int:
-    """Run ``lgfn upscale``: open the input and output, build the upscaler, stream, summarise."""
-    output, input_path = args.output.resolve(), args.input.resolve()
-    if output == input_path:
-        raise LGFNError(f"OUTPUT {args.output} is INPUT; write to another path")
-    if output in input_path.parents:
-        raise LGFNError(f"OUTPUT {args.output} holds INPUT {args.input}; write to a path outside it")
-    source = open_source(args.input, fps=args.fps)
+    """Run ``lgfn upscale``: each INPUT into its output, with the model loaded once.
+
+    With several inputs, an input that cannot be read is reported and skipped and the others are
+    still written; the command then fails naming the inputs that did.
+    """
+    pairs = _input_output_pairs(args.input, args.output)
+    if not (args.overwrite or args.resume):  # refuse before any work rather than part-way
+        for _, output in pairs:
+            if os.path.lexists(output):
+                raise LGFNError(f"output {output} already exists; pass --overwrite to replace it")
+    built: list[Upscaler] = []
+
+    def upscaler() -> Upscaler:
+        if not built:
+            built.append(_build_upscaler(args))
+        return built[0]
+
+    failed = []
+    for input_path, output in pairs:
+        try:
+            _upscale_one(args, input_path, output, upscaler)
+        except InputDataError as exc:
+            if len(pairs) == 1:
+                raise
+            logger.error("%s; going on with the next input", exc)
+            failed.append(str(input_path))
+    if failed:
+        raise InputDataError(
+            f"{len(failed)} of {len(pairs)} inputs could not be upscaled: {', '.join(failed)} "
+            "(the others were written)"
+        )
+    return 0
+
+
+def _input_output_pairs(inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
+    """Where each input goes: OUTPUT itself for one input; for several, OUTPUT is a folder that gets
+    each input under its own name (a video keeps its container if H.264 fits it, else ``.mkv``; a
+    folder of frames becomes a folder of PNG frames)."""
+    if len(inputs) == 1:
+        return [(inputs[0], output)]
+    if output.suffix.lower() in (*VIDEO_EXTENSIONS, *FRAME_EXTENSIONS) or output.is_file():
+        raise ConfigError(f"with several INPUTs, OUTPUT is a folder to hold their results, not {output}")
+    pairs = []
+    for input_path in inputs:
+        if input_path.is_dir():
+            name = input_path.resolve().name
+        else:
+            suffix = input_path.suffix.lower()
+            name = input_path.stem + (suffix if suffix in VIDEO_OUTPUT_EXTENSIONS else ".mkv")
+        pairs.append((input_path, output / name))
+    names = [target.name for _, target in pairs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"several INPUTs would be written to the same name in {output}: {', '.join(twice)}")
+    return pairs
+
+
+def _upscale_one(
+    args: argparse.Namespace, input_path: Path, output_path: Path, upscaler: Callable[[], Upscaler]
+) -> None:
+    """Open one input and its output, stream the frames through the (lazily built) upscaler, summarise."""
+    if (
+        args.resume
+        and not args.overwrite
+        and os.path.lexists(output_path)
+        and not work_folder(output_path).exists()
+    ):
+        logger.info("%s is complete (an earlier run finished it): nothing to resume", output_path)
+        return
+    output, resolved_input = output_path.resolve(), input_path.resolve()
+    if output == resolved_input:
+        raise LGFNError(f"OUTPUT {output_path} is INPUT; write to another path")
+    if output in resolved_input.parents:
+        raise LGFNError(f"OUTPUT {output_path} holds INPUT {input_path}; write to a path outside it")
+    source = open_source(input_path, fps=args.fps)
     first = _start_frame(args.start, source.fps)
     if source.num_frames is not None and first >= source.num_frames:
-        raise ConfigError(
-            f"--start {args.start} is frame {first}, but {args.input} has {source.num_frames} frames"
+        raise InputDataError(
+            f"--start {args.start} is frame {first}, but {input_path} has {source.num_frames} frames"
         )
     end = None if args.max_frames is None else first + args.max_frames  # the clip is treated as ending there
-    total = (
-        source.num_frames
-        if end is None
-        else (end if source.num_frames is None else min(end, source.num_frames))
-    )
-    total = None if total is None else total - first
+    known = [n for n in (source.num_frames, end) if n is not None]
+    total = min(known) - first if known else None
     w, h = source.size
-    logger.info(
-        "input: %s, %dx%d, %s frames, %s fps",
-        args.input,
-        w,
-        h,
-        source.num_frames or "unknown number of",
-        source.fps,
-    )
+    frames = source.num_frames or "unknown number of"
+    logger.info("input: %s, %dx%d, %s frames, %s fps", input_path, w, h, frames, source.fps)
     if first:
-        logger.info(
-            "starting at frame %d (%.3f s); earlier frames are read as context only",
-            first,
-            first / source.fps,
-        )
+        seconds = first / source.fps
+        logger.info("starting at frame %d (%.3f s); earlier frames are read as context only", first, seconds)
     retimed = isinstance(source, VideoFileSource) and source.fps != source.stream_fps
     if retimed and (source.audio_streams or source.subtitle_streams):
         logger.warning(
@@ -489,18 +555,18 @@ def upscale(args: argparse.Namespace) -> int:
     # The output is opened first so that an existing OUTPUT is refused before the model loads; an
     # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
     sink = open_sink(
-        args.output,
+        output_path,
         source.fps,
         args.crf,
         args.overwrite,
         tracks,
         resume=args.resume,
-        job=_job(args, source),
+        job=_job(args, input_path, source),
         sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
     )
     with sink, logging_redirect_tqdm():
-        upscaler = _build_upscaler(args)
-        device_type = getattr(getattr(upscaler, "device", None), "type", "cpu")
+        model = upscaler()
+        device_type = getattr(getattr(model, "device", None), "type", "cpu")
         with tqdm(
             total=total,
             initial=sink.resume_from,
@@ -511,36 +577,35 @@ def upscale(args: argparse.Namespace) -> int:
         ) as bar:
             report = upscale_stream(
                 itertools.islice(source, end),  # stops without decoding one frame more
-                upscaler,
+                model,
                 sink,
                 reference=args.reference,
                 on_frame=bar.update,
                 start=first + sink.resume_from,
             )
-    if first + sink.frames_written < upscaler.num_frames:  # the frames before --start were context
+    if first + sink.frames_written < model.num_frames:  # the frames before --start were context
         logger.warning(
             "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
             "repeated frames, so less detail was restored",
             first + sink.frames_written,
-            upscaler.num_frames,
+            model.num_frames,
         )
     resumed = f" (from output frame {sink.resume_from}; earlier ones by an interrupted run)"
     if report.frames == 0:
-        logger.info("all %d frames were finished before; wrote %s", sink.frames_written, args.output)
-        return 0
+        logger.info("all %d frames were finished before; wrote %s", sink.frames_written, output_path)
+        return
     (iw, ih), (ow, oh) = report.input_size, report.output_size
     logger.info(
         "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
         report.frames, resumed if sink.resume_from else "", iw, ih, ow, oh, report.seconds,
         report.frames_per_second, report.seconds / max(report.frames, 1),
-        _peak_memory(device_type), args.output,
+        _peak_memory(device_type), output_path,
     )  # fmt: skip
     if args.reference:
         logger.info(
             "against INPUT (luma, no border crop, mean of %d frames of this run): PSNR %.2f dB, SSIM %.4f",
             len(report.psnr), float(np.mean(report.psnr)), float(np.mean(report.ssim)),
         )  # fmt: skip
-    return 0
 
 
 COMMANDS = {"upscale": (_add_upscale_parser, upscale)}

@@ -192,6 +192,57 @@ def test_bad_start(tmp_path, capsys, start, message):
     assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
+def test_several_inputs_go_into_one_folder_under_their_names(tmp_path, tiny_ckpt, monkeypatch, capsys):
+    write_video_pyav(tmp_path / "a.mp4", make_frames(6, 16, 12))
+    write_video_pyav(tmp_path / "b.webm.mp4", make_frames(5, 16, 12))  # a name with two dots
+    write_folder(tmp_path / "shots", make_frames(4, 16, 12))
+    loads = []
+    real_load = lgfn.load_model
+    monkeypatch.setattr(lgfn, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    inputs = [tmp_path / "a.mp4", tmp_path / "b.webm.mp4", tmp_path / "shots"]
+    assert run_cli(*inputs, "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 0
+    assert len(loads) == 1  # the model is loaded once for all inputs
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.mp4", "b.webm.mp4", "shots"]
+    assert [len(read_video_frames(tmp_path / "out" / n)) for n in ("a.mp4", "b.webm.mp4", "shots")] == [
+        6,
+        5,
+        4,
+    ]
+
+    # Run again with --resume: every output is complete, nothing is redone.
+    capsys.readouterr()
+    assert run_cli(*inputs, "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--resume") == 0
+    assert capsys.readouterr().err.count("nothing to resume") == 3 and len(loads) == 1
+
+
+def test_several_inputs_one_unreadable(tmp_path, capsys):
+    write_folder(tmp_path / "good", make_frames(3, 10, 8))
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    write_folder(tmp_path / "also_good", make_frames(3, 10, 8))
+    inputs = [tmp_path / "good", tmp_path / "bad.mp4", tmp_path / "also_good"]
+    assert run_cli(*inputs, "-o", tmp_path / "out", "--method", "bicubic") == 2
+    err = capsys.readouterr().err
+    assert "bad.mp4: not a readable video file" in err and "going on with the next input" in err
+    assert err.strip().splitlines()[-1].startswith("error: 1 of 3 inputs could not be upscaled")
+    assert sorted(os.listdir(tmp_path / "out")) == ["also_good", "good"]
+
+
+@pytest.mark.parametrize(
+    ("names", "output", "message"),
+    [
+        (["a/clip.mp4", "b/clip.mp4"], "out", "to the same name in"),
+        (["a/clip.mp4", "b/other.mp4"], "out.mp4", "OUTPUT is a folder"),
+    ],
+)
+def test_several_inputs_bad_outputs(tmp_path, capsys, names, output, message):
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_video_pyav(tmp_path / name, make_frames(2, 10, 8))
+    assert run_cli(*(tmp_path / n for n in names), "-o", tmp_path / output, "--method", "bicubic") == 2
+    assert message in error_line(capsys)
+    assert not (tmp_path / output).exists()
+
+
 def test_reference_mode_scores_against_the_input(tmp_path, capsys):
     frames = make_frames(3, 26, 18)  # not multiples of 4: cropped to 24x16 before degrading
     write_folder(tmp_path / "gt", frames)
