@@ -2,10 +2,10 @@
 
 Subcommands:
 
-- ``lgfn upscale INPUT -o OUTPUT``: super-resolve a video file or a folder of frames into a video
-  file or a folder of PNG frames, streaming (memory stays flat however long the video), with a
-  progress bar and a summary, the input's sound, and ``--resume`` after an interruption. See
-  ``lgfn upscale --help``.
+- ``lgfn upscale INPUT [INPUT ...] -o OUTPUT``: super-resolve video files or folders of frames into
+  video files or folders of PNG frames, streaming (memory stays flat however long the video), with
+  a progress bar and a summary, the input's sound and subtitles, ``--start``, and ``--resume``
+  after an interruption. See ``lgfn upscale --help``.
 
 Each subcommand is a ``_add_<name>_parser`` that declares its options and a ``<name>(args)`` that
 runs it; add new ones to :data:`COMMANDS`. User errors (bad input, existing output, bad option
@@ -208,7 +208,8 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
             "H.264, same frame rate as the input) or a folder of PNG frames 00000000.png, ... "
             "Frames are streamed: memory does not grow with the video's length. OUTPUT appears only "
             "when complete; until then finished work waits in .OUTPUT.partial beside it, where an "
-            "error or Ctrl-C leaves it for --resume."
+            "error or Ctrl-C leaves it for --resume. Several INPUTs go into the folder OUTPUT, each "
+            "under its own name."
         ),
         epilog=(
             "Short clips: a clip with fewer frames than the model's window (7 for the released "
