@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     method = parser.add_argument_group("method")
     method.add_argument(
-        "--ckpt", type=Path, help=f"LGFN checkpoint (default {DEFAULT_CHECKPOINT} if present)"
+        "--ckpt",
+        type=Path,
+        nargs="+",
+        help=f"LGFN checkpoint(s), several compared in one table (default {DEFAULT_CHECKPOINT} if present)",
     )
     method.add_argument(
         "--method",
@@ -196,25 +199,53 @@ def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
     return FolderDataset(root, lr_root=lr_root, **common)
 
 
-def find_checkpoint(args: argparse.Namespace) -> Path | None:
-    """``--ckpt``, else the default checkpoint when it exists, else ``None``."""
+def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:
+    """``{method name: checkpoint}``: ``lgfn`` for one checkpoint (``--ckpt``, else the default one
+    when it exists), the file names (made unique) for several, nothing for bicubic."""
     if args.method == "bicubic":
         if args.ckpt is not None:
             raise ConfigError("--method bicubic takes no --ckpt")
-        return None
-    if args.ckpt is not None:
-        return args.ckpt
-    if args.method == "lgfn" and not DEFAULT_CHECKPOINT.is_file():
-        raise ConfigError(
-            f"--method lgfn needs a checkpoint: pass --ckpt PATH (none at {DEFAULT_CHECKPOINT})"
-        )
-    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None
+        return {}
+    if args.ckpt is None:
+        if args.method == "lgfn" and not DEFAULT_CHECKPOINT.is_file():
+            raise ConfigError(
+                f"--method lgfn needs a checkpoint: pass --ckpt PATH (none at {DEFAULT_CHECKPOINT})"
+            )
+        return {"lgfn": DEFAULT_CHECKPOINT} if DEFAULT_CHECKPOINT.is_file() else {}
+    if len(args.ckpt) == 1:
+        return {"lgfn": args.ckpt[0]}
+    names: dict[str, Path] = {}
+    for path in args.ckpt:
+        name = path.stem
+        if name in names or name == "bicubic":  # runs/a/final.pth and runs/b/final.pth
+            name = f"{path.parent.name}_{path.stem}"
+        if name in names:
+            raise ConfigError(f"--ckpt {path} is given twice")
+        names[name] = path
+    return names
 
 
 def build_resolver(args: argparse.Namespace, checkpoint: Path) -> VideoSuperResolver:
     device = resolve_device(args.device)
     model = lgfn.load_model(checkpoint, device)
     return resolver_from_args(model, args, device)
+
+
+def build_resolvers(
+    args: argparse.Namespace, checkpoints: dict[str, Path]
+) -> tuple[dict[str, VideoSuperResolver], dict[str, dict]]:
+    """A resolver and the report's protocol entries per checkpoint; all must upscale by one factor."""
+    resolvers, protocols = {}, {}
+    for name, checkpoint in checkpoints.items():
+        resolvers[name] = build_resolver(args, checkpoint)
+        protocols[name] = lgfn_protocol(args, checkpoint, resolvers[name])
+    scales = {resolver.scale for resolver in resolvers.values()}
+    if len(scales) > 1:
+        listing = ", ".join(f"{checkpoints[n]} x{r.scale}" for n, r in resolvers.items())
+        raise ConfigError(
+            f"the checkpoints upscale by different factors ({listing}); compare one scale at a time"
+        )
+    return resolvers, protocols
 
 
 def lgfn_protocol(args: argparse.Namespace, checkpoint: Path, resolver: VideoSuperResolver) -> dict:
@@ -240,16 +271,11 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     path = sample_clip_path(args.sample_clip)
-    checkpoint = find_checkpoint(args)
-    if args.method is None and checkpoint is None:
+    checkpoints = find_checkpoints(args)
+    if args.method is None and not checkpoints:
         print(f"no trained checkpoint found at {DEFAULT_CHECKPOINT}; showing bicubic only")
-    upscalers: dict = {}
-    protocols = {}
-    if checkpoint is not None:
-        resolver = build_resolver(args, checkpoint)
-        protocols["lgfn"] = lgfn_protocol(args, checkpoint, resolver)
-        upscalers["lgfn"] = resolver
-    scale = args.scale or (resolver.scale if checkpoint is not None else 4)
+    upscalers, protocols = build_resolvers(args, checkpoints)
+    scale = args.scale or next((resolver.scale for resolver in upscalers.values()), 4)
     # Bicubic first, as in the paper's tables.
     upscalers = {"bicubic": BicubicUpscaler(scale), **upscalers}
 
@@ -278,7 +304,7 @@ def run_sample(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         protocols=protocols,
         resume=args.resume,
-        identity=_identity(checkpoint),
+        identities={name: _identity(checkpoint) for name, checkpoint in checkpoints.items()},
     )
     print(format_table(reports))
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
@@ -298,39 +324,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return run_sample(args)
 
-    method = args.method or "lgfn"
-    if method == "bicubic":
-        upscaler = BicubicUpscaler(args.scale or 4)
-        protocol = {}
+    if args.method == "bicubic":
+        upscalers, protocols = {"bicubic": BicubicUpscaler(args.scale or 4)}, {}
+        checkpoints = {}
     else:
-        checkpoint = find_checkpoint(args)
-        if checkpoint is None:
+        checkpoints = find_checkpoints(args)
+        if not checkpoints:
             raise ConfigError(
                 f"no checkpoint given and none at {DEFAULT_CHECKPOINT}: pass --ckpt PATH or --method bicubic"
             )
-        upscaler = build_resolver(args, checkpoint)
-        protocol = lgfn_protocol(args, checkpoint, upscaler)
-    dataset = build_dataset(args, args.scale or upscaler.scale)
-    out = args.out or REPO / "results" / f"{args.dataset}_{method}"
+        upscalers, protocols = build_resolvers(args, checkpoints)
+    scale = args.scale or next(iter(upscalers.values())).scale
+    dataset = build_dataset(args, scale)
+    several = len(upscalers) > 1
+    out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
 
     start = time.perf_counter()
-    report = evaluate(
-        dataset,
-        upscaler,
-        crop_border=args.crop_border,
-        luma=not args.rgb,
-        out_dir=out,
-        save_images=args.save_images,
-        progress=not args.no_progress,
-        method=method,
-        protocol=protocol,
-        resume=args.resume,
-        identity=_identity(None if method == "bicubic" else checkpoint),
-    )
+    reports = []
+    for name, upscaler in upscalers.items():
+        reports.append(
+            evaluate(
+                dataset,
+                upscaler,
+                crop_border=args.crop_border,
+                luma=not args.rgb,
+                out_dir=out / name if several else out,
+                save_images=args.save_images,
+                progress=not args.no_progress,
+                method=name,
+                protocol=protocols.get(name),
+                resume=args.resume,
+                identity=_identity(checkpoints.get(name)),
+            )
+        )
     elapsed = time.perf_counter() - start
-    print(format_table([report], show_clips=len(report["clips"]) <= MAX_TABLE_CLIPS))
-    frames = sum(clip["frames"] for clip in report["clips"].values())
-    print(f"{len(report['clips'])} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
+    clips = reports[0]["clips"]
+    print(format_table(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS))
+    frames = sum(clip["frames"] for clip in clips.values())
+    methods = f"{len(reports)} checkpoints, " if several else ""
+    print(f"{methods}{len(clips)} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
     return 0
 
 

@@ -292,3 +292,35 @@ def test_an_output_folder_that_is_a_file(
         code, _, stderr = _run([*argv, "--out", str(out)], capsys)
         assert code == 2 and "Traceback" not in stderr
         assert f"cannot make the output folder {out}" in stderr
+
+
+def test_several_checkpoints_in_one_table(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_checkpoint: Path
+) -> None:
+    torch.manual_seed(1)
+    other = tmp_path / "runs" / "b" / "tiny.pth"  # the same file name in another folder
+    other.parent.mkdir(parents=True)
+    save_checkpoint(other, LGFN(scale=4, num_frames=5, **TINY_MODEL))
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--device", "cpu", "--no-progress"]
+    code, stdout, _ = _run(
+        [*argv, "--ckpt", str(tiny_checkpoint), str(other), "--out", str(tmp_path / "both")], capsys
+    )
+    assert code == 0, stdout
+    header = stdout.splitlines()[0]
+    assert [cell.strip() for cell in header.split("|")] == ["clip", "tiny", "b_tiny"]
+    for name, checkpoint in (("tiny", tiny_checkpoint), ("b_tiny", other)):
+        alone = tmp_path / f"alone_{name}"
+        assert _run([*argv, "--ckpt", str(checkpoint), "--out", str(alone)], capsys)[0] == 0
+        both = json.loads((tmp_path / "both" / name / "metrics.json").read_text())
+        single = json.loads((alone / "metrics.json").read_text())
+        assert both["clips"] == single["clips"] and both["method"] == name
+    scores = [
+        json.loads((tmp_path / "both" / n / "metrics.json").read_text())["average"]
+        for n in ("tiny", "b_tiny")
+    ]
+    assert scores[0] != scores[1]  # two different networks, two columns
+
+    wider = tmp_path / "x2.pth"
+    save_checkpoint(wider, LGFN(scale=2, num_frames=5, **TINY_MODEL))
+    code, _, stderr = _run([*argv, "--ckpt", str(tiny_checkpoint), str(wider)], capsys)
+    assert code == 2 and "upscale by different factors" in stderr

@@ -290,6 +290,7 @@ def compare_methods(
     figure_path: str | Path | None = None,
     figure_frame: tuple[str, int] | None = None,
     protocols: Mapping[str, Mapping[str, Any]] | None = None,
+    identities: Mapping[str, Mapping[str, Any]] | None = None,
     **evaluate_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Evaluate several methods on the same dataset and draw one frame of each side by side.
@@ -304,6 +305,7 @@ def compare_methods(
         figure_frame: ``(clip key, frame index)`` shown in the figure (default: the first clip's
             middle scored frame).
         protocols: ``{method name: extra protocol entries}`` for the methods' reports.
+        identities: ``{method name: settings a resume must match}`` (see :func:`evaluate`).
         **evaluate_kwargs: passed on to :func:`evaluate` (``crop_border``, ``luma``, ``progress``,
             ``save_images``).
 
@@ -336,6 +338,7 @@ def compare_methods(
                 method=method,
                 frame_callback=keep,
                 protocol=(protocols or {}).get(method),
+                identity=(identities or {}).get(method),
                 **evaluate_kwargs,
             )
         )
