@@ -74,8 +74,7 @@ class UpscaleReport:
     """What :func:`upscale_stream` did.
 
     Attributes:
-        frames: frames written by this run (a resumed run starts at ``start``).
-        start: index of the first frame this run wrote.
+        frames: frames written by this run.
         input_size: ``(w, h)`` of the frames fed to the upscaler.
         output_size: ``(w, h)`` of the frames written.
         seconds: wall time of the streaming loop (decoding, upscaling, encoding).
@@ -83,7 +82,6 @@ class UpscaleReport:
     """
 
     frames: int = 0
-    start: int = 0
     input_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
     seconds: float = 0.0
@@ -150,7 +148,7 @@ def upscale_stream(
     Returns:
         An :class:`UpscaleReport`.
     """
-    report = UpscaleReport(start=start)
+    report = UpscaleReport()
     check = _ReferenceCheck(upscaler.scale, report) if reference else None
 
     def inputs() -> Iterator[np.ndarray]:

@@ -23,9 +23,12 @@ the frames and cut where the frames end. Other streams (data, attachments) are n
 Colour: video frames are converted to RGB with the matrix the file declares (BT.601 when it
 declares none, FFmpeg's default); written videos use the BT.709 matrix from 720 lines up (HD) and
 BT.601 below, limited range, and say so in the stream's metadata so players convert them back the
-same way. Orientation: a video whose display
-matrix rotates it (portrait phone video) is read turned upright, as players show it, in quarter
-turns (mirroring is not applied); outputs are written upright with no rotation of their own.
+same way.
+
+Orientation: a video whose display matrix rotates it (portrait phone video) is read turned upright,
+as players show it, in quarter turns (mirroring is not applied); outputs are written upright with no
+rotation of their own. Non-square pixels (DVD video) are reported by the source and recorded in a
+video output.
 """
 
 from __future__ import annotations
@@ -150,7 +153,8 @@ class FrameSource(ABC):
 
 
 class VideoFileSource(FrameSource):
-    """The frames of the first video stream of a video file, decoded by FFmpeg as they are needed.
+    """The frames of a video file's video stream (the first that is not a cover picture), decoded by
+    FFmpeg as they are needed.
 
     Attributes:
         start_time: presentation time of the first frame, in seconds (where the file's clock stands
