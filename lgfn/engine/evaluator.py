@@ -23,9 +23,8 @@ Files written when ``out_dir`` is given:
 - with ``save_images``: the super-resolved frames as ``images/<clip>/<frame file stem>.png``;
 - while it runs: ``partial.jsonl``, the run's settings and then one line per finished clip (its
   scores and per-frame rows), appended as each clip ends and removed at the end. A run that stops
-  part-way leaves it, and
-  ``evaluate(..., resume=True)`` (``test.py --resume``) continues with the clips it lacks, provided
-  the settings are the same.
+  part-way leaves it, and ``evaluate(..., resume=True)`` (``test.py --resume``) continues with the
+  clips it lacks, provided the settings are the same.
 
 :func:`compare_methods` evaluates several methods on the same clips, each into its own folder, and
 draws one frame of each side by side with the ground truth; :func:`format_table` prints one or more
@@ -233,7 +232,6 @@ PARTIAL_FILE = "partial.jsonl"
 
 def _append_line(path: Path, value: Any) -> None:
     """Append one JSON line and push it to the disk: a crash loses at most the line being written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(value) + "\n")
         handle.flush()
