@@ -88,6 +88,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def two_process_training(config_file: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run train.py on two gloo processes of this machine."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    env.pop("WORLD_SIZE", None)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+        str(REPO / "train.py"), "-c", str(config_file), "--out", str(out),
+    ]  # fmt: skip
+    return command, env
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
     clips = write_clips(tmp_path / "clips")
@@ -102,13 +114,7 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
         torch.set_num_threads(threads)
         torch.set_flush_denormal(False)
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.pop("WORLD_SIZE", None)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(REPO / "train.py"), "-c", str(config_file), "--out", str(tmp_path / "two"),
-    ]  # fmt: skip
+    command, env = two_process_training(config_file, tmp_path / "two")
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -140,13 +146,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_iteration(tmp_p
     config = tiny_config(clips, train={"epochs": 200, "save_every": 0})  # 400 steps: longer than the test
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(config.to_dict()))
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.pop("WORLD_SIZE", None)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(REPO / "train.py"), "-c", str(config_file), "--out", str(tmp_path / "two"),
-    ]  # fmt: skip
+    command, env = two_process_training(config_file, tmp_path / "two")
     agent = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "two" / "metrics.jsonl"
     deadline = time.monotonic() + 120
