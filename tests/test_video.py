@@ -604,3 +604,16 @@ def test_a_cover_picture_listed_first_is_not_taken_for_the_video():
     assert video._picture_stream([movie, cover]).name == "movie"
     assert video._picture_stream([cover]).name == "cover"  # a lone picture is still a (one-frame) video
     assert video._picture_stream([]) is None
+
+
+def test_overwrite_discards_an_interrupted_runs_work(tmp_path, caplog):
+    frames = make_frames(5)
+    with pytest.raises(KeyboardInterrupt):
+        write_some(tmp_path / "frames", frames, stop_after=3)
+    assert write_some(tmp_path / "frames", frames[::-1], overwrite=True) == 0  # from the first frame
+    assert "--overwrite: starting" in caplog.text and "discarding 3 finished frame(s)" in caplog.text
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(read_video_frames(tmp_path / "frames"), frames[::-1], strict=True)
+    )
+    assert listing(tmp_path) == ["frames"]

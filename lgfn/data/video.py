@@ -950,20 +950,28 @@ def _lock_work_folder(work: Path, path: Path) -> None:
     lock.write_text(str(os.getpid()))
 
 
-def _prepare_work_folder(work: Path, path: Path, job: dict, resume: bool, finished: Callable[[], int]) -> int:
+def _prepare_work_folder(
+    work: Path, path: Path, job: dict, resume: bool, overwrite: bool, finished: Callable[[], int]
+) -> int:
     """Create, check or reuse the work folder of ``path``; return the number of frames already finished.
 
     A folder left by an interrupted run is continued when ``resume`` is set and its recorded
-    settings equal ``job``; without ``resume`` it is an error to leave finished frames unmentioned.
+    settings equal ``job``, discarded (with a warning) when only ``overwrite`` is, and otherwise an
+    error: finished work is never dropped unasked.
     """
     if work.is_dir():
         _lock_work_folder(work, path)
         done = finished()
         if done and not resume:
-            raise LGFNError(
-                f"an interrupted run left {done} finished frame(s) of {path} in {work}; pass --resume to "
-                "continue from them, or delete that folder to start over"
+            if not overwrite:
+                raise LGFNError(
+                    f"an interrupted run left {done} finished frame(s) of {path} in {work}; pass --resume "
+                    "to continue from them, or --overwrite to start over"
+                )
+            logger.warning(
+                "--overwrite: starting %s over, discarding %d finished frame(s) in %s", path, done, work
             )
+            done = 0
         if done:
             try:
                 recorded = json.loads((work / _JOB_FILE).read_text())
@@ -1015,7 +1023,8 @@ def open_sink(
         tracks: the audio and subtitle streams a video output carries along (see
             :class:`TrackCopy`, :meth:`TrackCopy.of`); a folder output carries none.
         resume: continue from the finished frames an interrupted run left in the work folder; the
-            sink's ``resume_from`` says which frame to write first.
+            sink's ``resume_from`` says which frame to write first. Without it, ``overwrite``
+            discards them and starts over; neither is an error.
         job: JSON-compatible settings that decide the output's frames (input, model, options); a
             work folder is resumed only by a run with the same ``job``.
         sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
@@ -1061,7 +1070,7 @@ def open_sink(
     record.update(output="video" if video else "frames", fps=str(fps))
     if video:
         record.update(crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio))
-        start = _prepare_work_folder(work, path, record, resume, partial(_segment_frames, work))
+        start = _prepare_work_folder(work, path, record, resume, overwrite, partial(_segment_frames, work))
         return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio)
     if tracks is not None:
         logger.info("the input's audio and subtitles are not written: %s is a folder of frames", path)
@@ -1071,7 +1080,7 @@ def open_sink(
             "show %s at that pixel shape, or write a video, which records it",
             sample_aspect_ratio, path,
         )  # fmt: skip
-    start = _prepare_work_folder(work, path, record, resume, partial(_folder_frames, work))
+    start = _prepare_work_folder(work, path, record, resume, overwrite, partial(_folder_frames, work))
     (work / "frames").mkdir(exist_ok=True)
     return FrameFolderSink(path, work, overwrite, start)
 
