@@ -293,6 +293,9 @@ def test_subtitles_follow_start_and_no_subtitles(tmp_path):
     write_video_with_audio(tmp_path / "in.mkv", "pcm_s16le", subtitle=True)  # cue at the flash, frame 5
     assert run_cli(tmp_path / "in.mkv", "-o", tmp_path / "a.mkv", "--method", "bicubic", "--start", "3") == 0
     assert read_cues(tmp_path / "a.mkv") == [(0.2, 0.4, b"beep")]
+    # From frame 7 (input 1.2 s) the cue, shown 1.0-1.4 s, has 0.2 s left: it opens the output.
+    assert run_cli(tmp_path / "in.mkv", "-o", tmp_path / "c.mkv", "--method", "bicubic", "--start", "7") == 0
+    assert read_cues(tmp_path / "c.mkv") == [(0.0, 0.2, b"beep")]
     assert (
         run_cli(tmp_path / "in.mkv", "-o", tmp_path / "b.mkv", "--method", "bicubic", "--no-subtitles") == 0
     )

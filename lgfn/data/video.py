@@ -446,7 +446,8 @@ class TrackCopy:
     is left out with a warning. The input's first video frame is time 0 of the output, as a
     :class:`VideoFileSink` writes it, so sound, subtitles and picture stay as they were in the input;
     what comes before that frame and after the output's last frame is dropped, in whole packets (an
-    upscale stopped after N frames has N frames of sound). AVI records no start time per stream, so
+    upscale stopped after N frames has N frames of sound), except that a subtitle cue showing at the
+    first frame keeps the part of its time after it. AVI records no start time per stream, so
     there the sound can lead the picture by the part of a packet cut at the start (under one
     packet, typically 20-60 ms).
 
@@ -561,8 +562,15 @@ class TrackCopy:
         return Fraction(packet.pts * packet.time_base) - self.start_time
 
     def _mux(self, output: av.container.OutputContainer, packet: av.Packet, start: Fraction) -> None:
-        if start < 0:
-            return  # sound from before the first frame
+        if start < 0:  # from before the first frame: dropped, but for the rest of a cue still showing
+            shown = start + Fraction(packet.duration or 0) * packet.time_base
+            if packet.stream.type != "subtitle" or shown <= 0:
+                return
+            cut = round(-start / packet.time_base)
+            packet.pts += cut
+            if packet.dts is not None:
+                packet.dts += cut
+            packet.duration -= cut
         route = self._routes[packet.stream.index]
         if route.copy:
             shift = round(self.start_time / packet.time_base)
