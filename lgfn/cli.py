@@ -38,6 +38,8 @@ import lgfn
 from lgfn.console import file_identity, run_main, setup_logging
 from lgfn.data.io import FRAME_EXTENSIONS
 from lgfn.data.video import (
+    CODECS,
+    DEFAULT_CODEC,
     DEFAULT_CRF,
     DEFAULT_FOLDER_FPS,
     VIDEO_EXTENSIONS,
@@ -293,10 +295,17 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
         help="how windows at the clip's ends are filled [%(default)s]",
     )
     parser.add_argument(
+        "--codec",
+        choices=tuple(CODECS),
+        default=DEFAULT_CODEC,
+        help="video OUTPUT codec: h264 (plays everywhere), h265 (about half the size), ffv1 (lossless "
+        "RGB, the exact frames; large, best in .mkv) [%(default)s]",
+    )
+    parser.add_argument(
         "--crf",
         type=_int_at_least(0, 51),
         default=DEFAULT_CRF,
-        help="H.264 quality of a video output, 0..51, lower is better [%(default)s]",
+        help="H.264/H.265 quality of a video output, 0..51, lower is better [%(default)s]",
     )
     parser.add_argument(
         "--fps",
@@ -562,6 +571,7 @@ def _upscale_one(
         resume=args.resume,
         job=_job(args, input_path, source),
         sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
+        codec=args.codec,
     )
     with sink, logging_redirect_tqdm():
         model = upscaler()

@@ -243,6 +243,14 @@ def test_several_inputs_bad_outputs(tmp_path, capsys, names, output, message):
     assert not (tmp_path / output).exists()
 
 
+def test_lossless_video_output_is_the_upscaler_exactly(tmp_path):
+    frames = make_frames(4, 11, 9)  # odd sizes: FFV1 needs no padding
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic", "--codec", "ffv1") == 0
+    got = read_video_frames(tmp_path / "out.mkv")
+    assert all(np.array_equal(g, bicubic_upscale(f, 4)) for g, f in zip(got, frames, strict=True))
+
+
 def test_reference_mode_scores_against_the_input(tmp_path, capsys):
     frames = make_frames(3, 26, 18)  # not multiples of 4: cropped to 24x16 before degrading
     write_folder(tmp_path / "gt", frames)

@@ -617,3 +617,32 @@ def test_overwrite_discards_an_interrupted_runs_work(tmp_path, caplog):
         for a, b in zip(read_video_frames(tmp_path / "frames"), frames[::-1], strict=True)
     )
     assert listing(tmp_path) == ["frames"]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".avi"])
+def test_ffv1_output_keeps_the_frames_exactly(tmp_path, monkeypatch, suffix):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 4)  # joined from three segments
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (15, 21, 3), dtype=np.uint8) for _ in range(10)]  # odd sizes, noise
+    out = tmp_path / f"out{suffix}"
+    with open_sink(out, fps=NTSC_FILM, codec="ffv1") as sink:
+        for frame in frames:
+            sink.write(frame)
+    source = open_source(out)
+    assert (source.fps, source.size) == (NTSC_FILM, (21, 15))
+    got = list(source)
+    assert len(got) == 10 and all(np.array_equal(a, b) for a, b in zip(got, frames, strict=True))
+
+
+def test_h265_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "SEGMENT_FRAMES", 5)
+    frames = make_frames(12)
+    with open_sink(tmp_path / "out.mp4", fps=25, crf=0, codec="h265") as sink:
+        for frame in frames:
+            sink.write(frame)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "hevc"
+    got = read_video_frames(tmp_path / "out.mp4")
+    assert len(got) == 12 and all(close_to(a, b, 1.5) for a, b in zip(got, frames, strict=True))
+    with pytest.raises(LGFNError, match="unknown video codec 'vp9'"):
+        open_sink(tmp_path / "x.mkv", codec="vp9")

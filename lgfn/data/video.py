@@ -67,6 +67,14 @@ VIDEO_OUTPUT_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
 DEFAULT_FOLDER_FPS = Fraction(25)
 #: x264 constant rate factor used unless another is given: visually close to lossless.
 DEFAULT_CRF = 18
+#: Video codecs a sink writes: FFmpeg encoder, pixel format, and the suffix of the segment files
+#: (a container that holds the codec and keeps exact timestamps where it can).
+CODECS = {
+    "h264": ("libx264", "yuv420p", ".mp4"),  # everywhere; lossy at --crf
+    "h265": ("libx265", "yuv420p", ".mp4"),  # about half the size at the same quality; lossy
+    "ffv1": ("ffv1", "bgr0", ".mkv"),  # lossless RGB: the frames exactly, large files
+}
+DEFAULT_CODEC = "h264"
 
 # FFmpeg's codes for the BT.709 and BT.601 matrices (AVCOL_SPC_BT709, AVCOL_SPC_SMPTE170M) and for
 # limited ("MPEG") range.
@@ -725,7 +733,7 @@ def _segment_name(first: int, count: int, suffix: str) -> str:
 def _finished_segments(work: Path) -> list[tuple[int, int, Path]]:
     """``(first frame, frame count, file)`` of the contiguous finished segments from frame 0."""
     found = {}
-    for file in work.glob("frames_*+*.mp4"):
+    for file in work.glob("frames_*+*.*"):
         first, count = file.stem.removeprefix("frames_").split("+")
         found[int(first)] = (int(first), int(count), file)
     segments, frame = [], 0
@@ -738,17 +746,19 @@ def _finished_segments(work: Path) -> list[tuple[int, int, Path]]:
 class VideoFileSink(FrameSink):
     """H.264 (libx264) in ``yuv420p``, at an exact rational frame rate.
 
-    Frames are encoded in segments of :data:`SEGMENT_FRAMES` (MP4 files in the work folder, each
+    Frames are encoded in segments of :data:`SEGMENT_FRAMES` (files in the work folder, each
     starting with a keyframe); closing the sink joins the segments' packets into one stream in the
     output container, without decoding them again, and adds the audio and subtitles (:class:`TrackCopy`).
 
-    ``yuv420p`` stores colour at half resolution, so H.264 needs an even width and height: a frame
-    with an odd side is padded by repeating its last row or column (the video is one pixel larger
-    than the frames; write a PNG folder to keep the exact size).
+    H.264 and H.265 store colour at half resolution (``yuv420p``), so they need an even width and
+    height: a frame with an odd side is padded by repeating its last row or column (the video is one
+    pixel larger than the frames; FFV1 or a PNG folder keep the exact size). FFV1 stores the RGB
+    frames losslessly.
 
     Args:
         fps: frame rate of the output.
-        crf: x264 constant rate factor, 0 (lossless luma) .. 51; lower is better and larger.
+        crf: x264/x265 constant rate factor, 0 .. 51; lower is better and larger (FFV1: unused).
+        codec: a key of :data:`CODECS`.
         tracks: audio and subtitles to carry into the output along with the frames, or ``None``.
         sample_aspect_ratio: the pixel shape to record (non-square pixels of the input; super-resolution
             scales both sides alike, so it stays), or ``None`` for square pixels.
@@ -764,10 +774,12 @@ class VideoFileSink(FrameSink):
         tracks: TrackCopy | None = None,
         start: int = 0,
         sample_aspect_ratio: Fraction | None = None,
+        codec: str = DEFAULT_CODEC,
     ) -> None:
         super().__init__(path, work, overwrite, start)
         self.fps = fps
         self.crf = crf
+        self.encoder, self.pix_fmt, self.segment_suffix = CODECS[codec]
         self.tracks = tracks
         self.sample_aspect_ratio = sample_aspect_ratio
         self._container: av.container.OutputContainer | None = None
@@ -778,18 +790,22 @@ class VideoFileSink(FrameSink):
 
     def _open_segment(self, width: int, height: int) -> None:
         self._segment_first = self.frames_written
-        self._segment = self.work / f".writing-{self.frames_written:08d}.mp4"
+        self._segment = self.work / f".writing-{self.frames_written:08d}{self.segment_suffix}"
         try:
             self._container = av.open(str(self._segment), mode="w")
-            stream = self._container.add_stream("libx264", rate=self.fps)
+            stream = self._container.add_stream(self.encoder, rate=self.fps)
         except av.FFmpegError as exc:
             raise LGFNError(f"cannot create video {self.path} ({_av_message(exc)})") from None
         stream.width = width
         stream.height = height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(self.crf)}
-        stream.codec_context.colorspace = _output_matrix(height)[1]
-        stream.codec_context.color_range = _AVCOL_RANGE_MPEG
+        stream.pix_fmt = self.pix_fmt
+        if self.encoder == "libx264":
+            stream.options = {"crf": str(self.crf)}
+        elif self.encoder == "libx265":
+            stream.options = {"crf": str(self.crf), "x265-params": "log-level=error"}
+        if self.pix_fmt.startswith("yuv"):
+            stream.codec_context.colorspace = _output_matrix(height)[1]
+            stream.codec_context.color_range = _AVCOL_RANGE_MPEG
         if self.sample_aspect_ratio is not None:
             stream.codec_context.sample_aspect_ratio = self.sample_aspect_ratio
         self._stream = stream
@@ -798,7 +814,7 @@ class VideoFileSink(FrameSink):
         self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
         self._container.close()
         count = self.frames_written - self._segment_first
-        os.rename(self._segment, self.work / _segment_name(self._segment_first, count, ".mp4"))
+        os.rename(self._segment, self.work / _segment_name(self._segment_first, count, self.segment_suffix))
         self._container = self._stream = self._segment = None
 
     def write(self, frame: np.ndarray) -> None:
@@ -808,12 +824,13 @@ class VideoFileSink(FrameSink):
 
     def _write(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
-        pad_h, pad_w = h % 2, w % 2
+        subsampled = self.pix_fmt == "yuv420p"
+        pad_h, pad_w = (h % 2, w % 2) if subsampled else (0, 0)
         if (pad_h or pad_w) and not self._padding_logged:
             logger.warning(
-                "frames are %dx%d; H.264 needs even sizes, so %s is padded to %dx%d by repeating the "
-                "last row/column (write a folder of PNG frames to keep the exact size)",
-                w, h, self.path, w + pad_w, h + pad_h,
+                "frames are %dx%d; %s needs even sizes, so %s is padded to %dx%d by repeating the "
+                "last row/column (--codec ffv1 or a folder of PNG frames keep the exact size)",
+                w, h, self.encoder, self.path, w + pad_w, h + pad_h,
             )  # fmt: skip
             self._padding_logged = True
         if self._container is None:
@@ -821,12 +838,15 @@ class VideoFileSink(FrameSink):
         if pad_h or pad_w:
             frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        picture = picture.reformat(
-            format="yuv420p",
-            dst_colorspace=_output_matrix(frame.shape[0])[0],
-            dst_color_range=ColorRange.MPEG,
-            interpolation=_SWS_FLAGS,
-        )
+        if subsampled:
+            picture = picture.reformat(
+                format="yuv420p",
+                dst_colorspace=_output_matrix(frame.shape[0])[0],
+                dst_color_range=ColorRange.MPEG,
+                interpolation=_SWS_FLAGS,
+            )
+        else:
+            picture = picture.reformat(format=self.pix_fmt)  # a lossless reordering of the channels
         picture.pts = self.frames_written - self._segment_first
         picture.time_base = 1 / self.fps
         self._container.mux(self._stream.encode(picture))
@@ -1014,6 +1034,7 @@ def open_sink(
     resume: bool = False,
     job: Mapping[str, Any] | None = None,
     sample_aspect_ratio: Fraction | None = None,
+    codec: str = DEFAULT_CODEC,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -1037,6 +1058,7 @@ def open_sink(
             work folder is resumed only by a run with the same ``job``.
         sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
             source's ``sample_aspect_ratio``); PNG frames cannot record it.
+        codec: a video output's codec, a key of :data:`CODECS`.
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -1064,6 +1086,8 @@ def open_sink(
             f"output {path}: {suffix} cannot hold H.264 video; "
             f"use one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}"
         )
+    if codec not in CODECS:
+        raise LGFNError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
     if not 0 <= crf <= 51:
         raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
     if os.path.lexists(path) and not overwrite:
@@ -1077,9 +1101,11 @@ def open_sink(
     record = dict(job or {})
     record.update(output="video" if video else "frames", fps=str(fps))
     if video:
-        record.update(crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio))
+        record.update(
+            codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES, sample_aspect_ratio=str(sample_aspect_ratio)
+        )
         start = _prepare_work_folder(work, path, record, resume, overwrite, partial(_segment_frames, work))
-        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio)
+        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
     if tracks is not None:
         logger.info("the input's audio and subtitles are not written: %s is a folder of frames", path)
     if sample_aspect_ratio is not None:
