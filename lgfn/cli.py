@@ -298,8 +298,8 @@ def _add_upscale_parser(subparsers: argparse._SubParsersAction) -> None:
         "--codec",
         choices=tuple(CODECS),
         default=DEFAULT_CODEC,
-        help="video OUTPUT codec: h264 (plays everywhere), h265 (about half the size), ffv1 (lossless "
-        "RGB, the exact frames; large, best in .mkv) [%(default)s]",
+        help="video OUTPUT codec: h264 (plays everywhere), h265 (HEVC: smaller for the same look, "
+        "plays in fewer places), ffv1 (lossless RGB, the exact frames; large, best in .mkv) [%(default)s]",
     )
     parser.add_argument(
         "--crf",

@@ -71,7 +71,7 @@ DEFAULT_CRF = 18
 #: (a container that holds the codec and keeps exact timestamps where it can).
 CODECS = {
     "h264": ("libx264", "yuv420p", ".mp4"),  # everywhere; lossy at --crf
-    "h265": ("libx265", "yuv420p", ".mp4"),  # about half the size at the same quality; lossy
+    "h265": ("libx265", "yuv420p", ".mp4"),  # HEVC: smaller for the same look, fewer players; lossy
     "ffv1": ("ffv1", "bgr0", ".mkv"),  # lossless RGB: the frames exactly, large files
 }
 DEFAULT_CODEC = "h264"
