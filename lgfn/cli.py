@@ -49,6 +49,7 @@ from lgfn.data.video import (
     VideoFileSource,
     open_sink,
     open_source,
+    refuse_existing_output,
     work_folder,
 )
 from lgfn.data.windows import PADDING_MODES
@@ -465,10 +466,9 @@ def upscale(args: argparse.Namespace) -> int:
     still written; the command then fails naming the inputs that did.
     """
     pairs = _input_output_pairs(args.input, args.output)
-    if not (args.overwrite or args.resume):  # refuse before any work rather than part-way
+    if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
         for _, output in pairs:
-            if os.path.lexists(output):
-                raise LGFNError(f"output {output} already exists; pass --overwrite to replace it")
+            refuse_existing_output(output, args.overwrite)
     built: list[Upscaler] = []
 
     def upscaler() -> Upscaler:

@@ -1025,6 +1025,12 @@ def _prepare_work_folder(
     return 0
 
 
+def refuse_existing_output(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise :class:`LGFNError` when ``path`` exists and may not be replaced."""
+    if os.path.lexists(path) and not overwrite:
+        raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
+
+
 def open_sink(
     path: str | os.PathLike,
     fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
@@ -1090,8 +1096,7 @@ def open_sink(
         raise LGFNError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
     if not 0 <= crf <= 51:
         raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
-    if os.path.lexists(path) and not overwrite:
-        raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
+    refuse_existing_output(path, overwrite)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
