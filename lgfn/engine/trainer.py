@@ -328,6 +328,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
+            worker_init_fn=_ignore_stop_signals,
         )
         self.val_dataset = build_val_dataset(self.config) if self.dist.is_main else None
 
@@ -560,7 +561,7 @@ class Trainer:
         with bar, logging_redirect_tqdm(), _StopRequests() as stop:
             while self.iteration < self.total_iterations:
                 self.sampler.set_epoch(self.epoch, self.iteration % self.iterations_per_epoch)
-                for batch in self._batches(stop):
+                for batch in self._batches():
                     loss, applied = self.train_step(batch)
                     window_iterations += 1
                     bar.update(1)
@@ -588,8 +589,6 @@ class Trainer:
                     # Every process stops at the same iteration (one all-reduce when distributed).
                     if distributed.any_process(stop.requested is not None, self.dist, self.device):
                         self._stop_and_save(saved)
-                if stop.requested is not None and self.iteration < self.total_iterations:
-                    self._stop_and_save(False)  # the loader gave out (its workers got the signal too)
         if main:
             save_checkpoint(
                 self.run_dir / FINAL,
@@ -606,11 +605,8 @@ class Trainer:
             )  # fmt: skip
         distributed.barrier(self.dist)
 
-    def _batches(self, stop: _StopRequests | None = None) -> Iterator[dict[str, Any]]:
-        """The loader's batches; a user error raised in a loader worker keeps its one-line message.
-
-        After a stop request, a loader whose worker processes died of the same Ctrl-C just ends.
-        """
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """The loader's batches; a user error raised in a loader worker keeps its one-line message."""
         iterator = iter(self.loader)
         while True:
             try:
@@ -619,10 +615,6 @@ class Trainer:
                 return
             except LGFNError as exc:
                 raise type(exc)(_worker_error_message(exc)) from None
-            except RuntimeError:
-                if stop is not None and stop.requested is not None:
-                    return
-                raise
             yield batch
 
     def _stop_and_save(self, saved: bool) -> None:
@@ -789,6 +781,14 @@ class _StopRequests:
             "%s: stopping after this iteration to save a checkpoint (Ctrl-C again stops at once)",
             signal.Signals(signum).name,
         )
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Loader workers ignore Ctrl-C and SIGTERM: a terminal's Ctrl-C reaches the whole process group,
+    and the loader must keep serving until every process has stopped at the same iteration (the
+    main process shuts its workers down when it leaves)."""
+    for sig in _StopRequests.SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _worker_error_message(exc: LGFNError) -> str:
