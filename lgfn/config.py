@@ -122,6 +122,11 @@ class TrainConfig:
             checkpoint, e.g. ``checkpoints/lgfn_x4_demo.pth``) instead of a random initialisation;
             the ``model`` section must describe the same architecture. ``--resume`` takes
             precedence: a resumed run continues from its own ``latest.pth``.
+        trainable: fine-tune only these parts of the network (its top-level modules: ``feat0``,
+            ``res_feat``, ``cd_align``, ``dual_fusion``, ``merge``, ``rg``, ``tail``); the others keep
+            their weights, and the backward pass stops where the first trainable part begins, which
+            makes an iteration much cheaper (e.g. ``[merge, rg, tail]`` after ``pretrained``). Empty:
+            the whole network trains, as in the paper.
     """
 
     seed: int = 0
@@ -145,6 +150,7 @@ class TrainConfig:
     keep_last: int = _at_least(0, 0)
     num_threads: int = _at_least(0, 0)
     pretrained: str = ""
+    trainable: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -416,3 +416,26 @@ def test_pretrained_weights_start_the_run_and_a_mismatch_is_clear(clips: Path, t
     wider = tiny_config(clips, model={"num_features": 8}, train={"pretrained": str(export)})
     with pytest.raises(lgfn.CheckpointError, match=r"slim\.pth does not fit this LGFN configuration"):
         Trainer(wider, tmp_path / "third").setup()
+
+
+def test_trainable_parts_train_and_the_rest_keep_their_weights(clips: Path, tmp_path: Path) -> None:
+    start = Trainer(tiny_config(clips, train={"epochs": 1}), tmp_path / "start").fit()
+    config = tiny_config(clips, train={"epochs": 1, "pretrained": str(start), "trainable": ["rg", "tail"]})
+    trainer = Trainer(config, tmp_path / "tuned")
+    trainer.setup()
+    assert {id(p) for group in trainer.optimizer.param_groups for p in group["params"]} == {
+        id(p) for name, p in trainer.model.named_parameters() if name.startswith(("rg.", "tail."))
+    }
+    before, after = weights(start), weights(trainer.fit())
+    for key, value in after.items():
+        if key.startswith(("rg.", "tail.")):
+            assert not torch.equal(value, before[key]), key
+        else:
+            assert torch.equal(value, before[key]), key
+
+
+def test_an_unknown_trainable_part_is_named(clips: Path, tmp_path: Path) -> None:
+    config = tiny_config(clips, train={"trainable": ["rg", "decoder"]})
+    message = r"train\.trainable: decoder is not a part of the network; choose from feat0, res_feat"
+    with pytest.raises(ConfigError, match=message):
+        Trainer(config, tmp_path / "run").setup()

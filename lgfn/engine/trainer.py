@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -350,7 +351,7 @@ class Trainer:
             logger.info("initial weights from %s", cfg.pretrained)
         self.model = self.model.to(self.device)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
+            _trainable_parameters(self.model, cfg.trainable),
             lr=self.lr,
             betas=tuple(cfg.betas),
             eps=cfg.eps,
@@ -781,6 +782,30 @@ class _StopRequests:
             "%s: stopping after this iteration to save a checkpoint (Ctrl-C again stops at once)",
             signal.Signals(signum).name,
         )
+
+
+def _trainable_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Parameter]:
+    """Freeze every top-level module of ``model`` not in ``names`` and return what still trains.
+
+    Args:
+        model: the network.
+        names: ``train.trainable``; empty: everything trains.
+
+    Raises:
+        ConfigError: a name that is not one of the network's top-level modules.
+    """
+    if not names:
+        return list(model.parameters())
+    parts = {name for name, module in model.named_children() if any(True for _ in module.parameters())}
+    unknown = sorted(set(names) - parts)
+    if unknown:
+        raise ConfigError(
+            f"train.trainable: {', '.join(unknown)} is not a part of the network; "
+            f"choose from {', '.join(name for name, _ in model.named_children() if name in parts)}"
+        )
+    for name, module in model.named_children():
+        module.requires_grad_(name in names)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
