@@ -4,7 +4,9 @@
     python scripts/export_checkpoint.py runs/vimeo_x4/best.pth lgfn_x4.pth --half
 
 The optimiser, schedule and RNG states are dropped; ``--half`` stores the weights in float16
-(loaded back as float32). The result loads with ``lgfn.load_model``.
+(loaded back as float32). The deformable-convolution backend a run trained with (e.g.
+``grid_sample``, faster to train on a CPU) is not part of the weights: the slim file records the
+default one, ``torchvision``, which needs nothing compiled. The result loads with ``lgfn.load_model``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="a free-text note stored in the file")
     args = parser.parse_args(argv)
     model = lgfn.load_model(args.source)
+    model.set_dcn_backend("torchvision")
     raw = load_checkpoint(args.source)
     extra = {"iteration": int(raw.get("iteration", 0)), "note": args.note}
     if args.half:

@@ -135,7 +135,9 @@ def test_export_script_slims_a_training_checkpoint_to_half_precision(tmp_path, t
     from tests.conftest import REPO
 
     source = tmp_path / "latest.pth"
+    tiny.set_dcn_backend("grid_sample")  # trained with another backend: not part of the weights
     save_checkpoint(source, tiny, extra={"iteration": 42, "optimizer": {"state": {}, "param_groups": []}})
+    assert load_checkpoint(source)["model_config"]["dcn_backend"] == "grid_sample"
     dest = tmp_path / "slim.pth"
     subprocess.run(
         [sys.executable, "scripts/export_checkpoint.py", str(source), str(dest), "--half"],
@@ -143,6 +145,7 @@ def test_export_script_slims_a_training_checkpoint_to_half_precision(tmp_path, t
     )  # fmt: skip
     raw = load_checkpoint(dest)
     assert "optimizer" not in raw and raw["iteration"] == 42
+    assert raw["model_config"]["dcn_backend"] == "torchvision"
     assert raw["state_dict"]["feat0.weight"].dtype == torch.float16
     model = lgfn.load_model(dest)
     assert model.feat0.weight.dtype == torch.float32
