@@ -439,3 +439,13 @@ def test_an_unknown_trainable_part_is_named(clips: Path, tmp_path: Path) -> None
     message = r"train\.trainable: decoder is not a part of the network; choose from feat0, res_feat"
     with pytest.raises(ConfigError, match=message):
         Trainer(config, tmp_path / "run").setup()
+
+
+@pytest.mark.parametrize("backend", ["torchvision", "grid_sample"])
+def test_cpu_training_points_to_the_faster_deformable_backend(
+    clips: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, backend: str
+) -> None:
+    trainer = Trainer(tiny_config(clips, model={"dcn_backend": backend}), tmp_path / "run")
+    with caplog.at_level("INFO", logger="lgfn"):
+        trainer.setup_process()
+    assert ("model.dcn_backend=grid_sample" in caplog.text) == (backend == "torchvision")
