@@ -1,6 +1,6 @@
 """Slim a training checkpoint down to what inference needs: configuration and weights.
 
-    python scripts/export_checkpoint.py runs/demo_cpu_x4/final.pth checkpoints/lgfn_x4_demo.pth
+    python scripts/export_checkpoint.py runs/demo_cpu_x4_more/final.pth checkpoints/lgfn_x4_demo.pth
     python scripts/export_checkpoint.py runs/vimeo_x4/best.pth lgfn_x4.pth --half
 
 The optimiser, schedule and RNG states are dropped; ``--half`` stores the weights in float16

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The one GPU session that trained checkpoints/lgfn_x4_demo.pth (configs/demo_gpu_x4.yaml) and
+# The one GPU session that trained checkpoints/lgfn_x4_full.pth (configs/demo_gpu_x4.yaml) and
 # measured CUDA speed, run on a lent machine whose python3 already has torch, torchvision, OpenCV,
 # scikit-image, PyYAML and tqdm. The training frames travel in .gpu/data (git-ignored), made here
 # with `python scripts/prepare_demo_data.py && python scripts/gpu_demo_data.py pack work/demo_train
 # .gpu/data` (lossless WebP frames and the two sample MP4s, 33 MB), and the device call carries .gpu:
 #
 #   bash scripts/gpu_demo_run.sh OUT_DIR [SECONDS [TRAIN.PY OPTIONS...]]
-#   bash scripts/gpu_demo_run.sh "$OUT" 540 --set train.pretrained=checkpoints/lgfn_x4_demo.pth \
+#   bash scripts/gpu_demo_run.sh "$OUT" 540 --set train.pretrained=checkpoints/lgfn_x4_full.pth \
 #       --set train.lr=2e-4       # continue from the shipped weights instead of starting over
 #
 # Steps, all inside SECONDS (default 540): decode the frames and make their BI LR frames; the CUDA
@@ -69,7 +69,7 @@ echo "train exit $?"
 cp runs/demo_gpu_x4/metrics.jsonl runs/demo_gpu_x4/config.yaml "$OUT/" 2>/dev/null
 CKPT=runs/demo_gpu_x4/final.pth
 [ -f "$CKPT" ] || CKPT=runs/demo_gpu_x4/latest.pth
-python3 scripts/export_checkpoint.py "$CKPT" "$OUT/lgfn_x4_demo.pth" --half >>"$OUT/train.log" 2>&1
+python3 scripts/export_checkpoint.py "$CKPT" "$OUT/lgfn_x4_full.pth" --half >>"$OUT/train.log" 2>&1
 tail -5 "$OUT/train.log"
 
 if [ "$QUICK" != 1 ]; then

@@ -14,11 +14,11 @@ from lgfn.inference import VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
 from tests.conftest import REPO
 
-DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"  # the paper's network, the default weights
-SMALL = REPO / "checkpoints" / "lgfn_x4_small.pth"  # a reduced LGFN, for speed on a CPU
+DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"  # a reduced LGFN trained on a CPU, the default weights
+FULL = REPO / "checkpoints" / "lgfn_x4_full.pth"  # the paper's network, trained briefly on a GPU
 
 
-@pytest.fixture(scope="module", params=[DEMO, SMALL], ids=["demo", "small"])
+@pytest.fixture(scope="module", params=[DEMO, FULL], ids=["demo", "full"])
 def shipped(request):
     path = request.param
     assert path.is_file(), f"the shipped checkpoint {path} is missing"
@@ -33,8 +33,11 @@ def test_shipped_checkpoints_are_small_and_record_their_configuration(shipped):
     assert model.scale == 4 and not model.training
 
 
-def test_demo_weights_are_the_papers_network():
-    assert lgfn.load_model(DEMO).config == lgfn.LGFNConfig()
+def test_full_weights_are_the_papers_network_and_the_demo_a_reduced_one():
+    assert lgfn.load_model(FULL).config == lgfn.LGFNConfig()
+    demo = lgfn.load_model(DEMO)
+    assert demo.config.num_features < lgfn.LGFNConfig().num_features
+    assert demo.config.dcn_backend == "torchvision"  # the default backend, whatever it trained with
 
 
 @pytest.mark.slow

@@ -447,5 +447,6 @@ def test_cpu_training_points_to_the_faster_deformable_backend(
 ) -> None:
     trainer = Trainer(tiny_config(clips, model={"dcn_backend": backend}), tmp_path / "run")
     with caplog.at_level("INFO", logger="lgfn"):
-        trainer.setup_process()
+        trainer.setup()
+    trainer.close()
     assert ("model.dcn_backend=grid_sample" in caplog.text) == (backend == "torchvision")

@@ -277,6 +277,11 @@ class Trainer:
             self.config.name, len(self.dataset), self.global_batch, self.dist.world_size,
             self.iterations_per_epoch, self.total_iterations, self.device, self.config.train.precision,
         )  # fmt: skip
+        if self.device.type == "cpu" and self.config.model.dcn_backend == "torchvision" and self.dist.is_main:
+            logger.info(
+                "training on a CPU: model.dcn_backend=grid_sample computes the same deformable "
+                "convolution and trains 2-4x faster here (scripts/benchmark_train.py)"
+            )
 
     def setup_process(self) -> None:
         """Join the process group (under torchrun), pick the device, threads, global batch and lr."""
@@ -295,11 +300,6 @@ class Trainer:
             # Denormal floats (which small weights and gradients can become) are handled 10-100x
             # slower by CPUs; flushing them to zero costs nothing measurable in accuracy.
             torch.set_flush_denormal(True)
-            if self.config.model.dcn_backend == "torchvision" and self.dist.is_main:
-                logger.info(
-                    "training on a CPU: model.dcn_backend=grid_sample computes the same deformable "
-                    "convolution and trains 2-4x faster here (scripts/benchmark_train.py)"
-                )
         if self.device.type == "cuda":
             # Fixed patch sizes: let cuDNN pick the fastest convolution algorithms once.
             torch.backends.cudnn.benchmark = True
