@@ -801,12 +801,12 @@ def _trainable_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Par
     """
     if not names:
         return list(model.parameters())
-    parts = {name for name, module in model.named_children() if any(True for _ in module.parameters())}
-    unknown = sorted(set(names) - parts)
+    parts = [name for name, module in model.named_children() if next(module.parameters(), None) is not None]
+    unknown = sorted(set(names) - set(parts))
     if unknown:
         raise ConfigError(
             f"train.trainable: {', '.join(unknown)} is not a part of the network; "
-            f"choose from {', '.join(name for name, _ in model.named_children() if name in parts)}"
+            f"choose from {', '.join(parts)}"
         )
     for name, module in model.named_children():
         module.requires_grad_(name in names)
