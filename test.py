@@ -29,24 +29,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lgfn
-from lgfn.console import file_identity, run_main, setup_logging
+from lgfn.checkpoint import DEFAULT_CHECKPOINT
+from lgfn.console import run_main, setup_logging
 from lgfn.data.eval_datasets import (
     EvalDataset,
-    FolderDataset,
     FramesDataset,
-    SPMCSDataset,
-    Vid4Dataset,
-    Vimeo90KTestDataset,
 )
 from lgfn.data.windows import PADDING_MODES
+from lgfn.devices import PRECISIONS, resolve_device
 from lgfn.engine.evaluator import compare_methods, evaluate, format_table
 from lgfn.errors import ConfigError
-from lgfn.inference import PRECISIONS, BicubicUpscaler, VideoSuperResolver, resolve_device, resolver_from_args
+from lgfn.evaluation.datasets import build_eval_dataset
+from lgfn.files import file_identity
+from lgfn.inference import BicubicUpscaler, VideoSuperResolver, resolver_from_args
 
 logger = logging.getLogger("test")
 
 REPO = Path(lgfn.__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO / "checkpoints" / "lgfn_x4_demo.pth"
 DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
 #: Per-clip rows are printed up to this many clips (Vimeo-90K-T has 7,824).
 MAX_TABLE_CLIPS = 50
@@ -167,36 +166,18 @@ def _split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
 
 def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
     """The dataset the arguments describe (not the sample clip)."""
-    if args.data_root is None:
-        raise ConfigError(f"--dataset {args.dataset} needs --data-root (folder layouts in data/README.md)")
-    common = dict(scale=scale, degradation=args.degradation, clips=args.clips)
-    if args.score_all_frames:
-        common["score"] = "all"
-    root = args.data_root
-    if args.dataset == "spmcs":
-        if args.lr_root is not None:
-            raise ConfigError(
-                "spmcs keeps LR frames inside each clip folder: use --lr-from-files, not --lr-root"
-            )
-        return SPMCSDataset(root, lr_from_files=args.lr_from_files, **common)
-    lr_root = args.lr_root
-    if args.dataset == "vimeo90k":
-        if args.lr_from_files and lr_root is None:
-            raise ConfigError("vimeo90k keeps LR frames in a separate tree: pass --lr-root")
-        return Vimeo90KTestDataset(
-            root,
-            test_list=args.test_list,
-            lr_root=lr_root,
-            split_lists=_split_lists(args.split_list),
-            **common,
-        )
-    if args.dataset == "vid4":
-        if args.lr_from_files and lr_root is None:
-            lr_root = root / f"BIx{scale}"
-        return Vid4Dataset(root, lr_root=lr_root, **common)
-    if args.lr_from_files and lr_root is None:
-        raise ConfigError("folder datasets need --lr-root to read LR frames")
-    return FolderDataset(root, lr_root=lr_root, **common)
+    return build_eval_dataset(
+        args.dataset,
+        args.data_root,
+        scale,
+        lr_root=args.lr_root,
+        lr_from_files=args.lr_from_files,
+        degradation=args.degradation,
+        score="all" if args.score_all_frames else None,
+        clips=args.clips,
+        test_list=args.test_list,
+        split_lists=_split_lists(args.split_list),
+    )
 
 
 def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import lgfn
 from lgfn.errors import CheckpointError
+from lgfn.files import atomic_write
 from lgfn.models.lgfn import LGFN, LGFNConfig
+
+#: The shipped weights that ``python test.py`` and ``lgfn upscale`` use when no checkpoint is given.
+DEFAULT_CHECKPOINT = Path(lgfn.__file__).resolve().parents[1] / "checkpoints" / "lgfn_x4_demo.pth"
 
 FORMAT = "lgfn"
 FORMAT_VERSION = 1
@@ -39,23 +43,14 @@ _SHOW = 5
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place.
+    """``torch.save`` to ``path`` atomically (:func:`lgfn.files.atomic_write`): readers see the old file
+    or the complete new one, and a failed write leaves the old file untouched."""
 
-    The rename is atomic on POSIX filesystems, so readers see either the old file or the complete
-    new one; on any failure the temporary file is removed and the old file is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            torch.save(obj, handle)
+
+    atomic_write(path, write)
 
 
 def save_checkpoint(
@@ -131,6 +126,7 @@ def split_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike = "<checkpo
                 f"lgfn ({FORMAT_VERSION}); upgrade lgfn"
             )
         config, state = dict(obj.get("model_config", {})), obj.get("state_dict")
+        config.pop("dcn_backend", None)  # stored by earlier versions; a run-time choice, not architecture
     elif "params" in obj and isinstance(obj["params"], Mapping):  # BasicSR-style wrapper
         config, state = {}, obj["params"]
     elif "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
@@ -173,14 +169,21 @@ def check_state_dict(
     )
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **overrides: Any) -> LGFN:
+def load_model(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    dcn_backend: str = "torchvision",
+    **overrides: Any,
+) -> LGFN:
     """Build an :class:`LGFN` from a checkpoint and return it in eval mode on ``device``.
 
     Args:
         path: an authors' released state dict, or a project checkpoint.
         device: where the model goes.
+        dcn_backend: which kernel computes the deformable convolutions (``"mmcv"``,
+            ``"grid_sample"``); not part of the weights.
         **overrides: :class:`LGFNConfig` fields that replace the stored (or default) configuration,
-            e.g. ``dcn_backend="mmcv"`` or ``scale=2`` for an authors' x2 file.
+            e.g. ``scale=2`` for an authors' x2 file.
 
     Raises:
         CheckpointError: the file cannot be read or its weights do not fit the configuration.
@@ -190,7 +193,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", **ov
         config = LGFNConfig.from_dict({**stored, **overrides})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path}: invalid model configuration: {exc}") from exc
-    model = LGFN.from_config(config)
+    model = LGFN.from_config(config, dcn_backend=dcn_backend)
     check_state_dict(model, state, path)
     model.load_state_dict(state)
     return model.to(device).eval()

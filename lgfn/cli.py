@@ -20,7 +20,6 @@ import itertools
 import logging
 import math
 import os
-import resource
 import sys
 import time
 from collections import deque
@@ -35,7 +34,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import lgfn
-from lgfn.console import file_identity, run_main, setup_logging
+from lgfn.checkpoint import DEFAULT_CHECKPOINT
+from lgfn.console import run_main, setup_logging
 from lgfn.data.io import FRAME_EXTENSIONS
 from lgfn.data.video import (
     CODECS,
@@ -53,12 +53,13 @@ from lgfn.data.video import (
     work_folder,
 )
 from lgfn.data.windows import PADDING_MODES
+from lgfn.devices import peak_memory_text
 from lgfn.errors import ConfigError, InputDataError, LGFNError
+from lgfn.files import file_identity
 
 logger = logging.getLogger(__name__)
 
 #: The checkpoint ``lgfn upscale`` uses without ``--ckpt``: the demo weights of a repository checkout.
-DEFAULT_CHECKPOINT = Path(lgfn.__file__).resolve().parents[1] / "checkpoints" / "lgfn_x4_demo.pth"
 #: Scale of ``--method bicubic`` when ``--scale`` is not given.
 DEFAULT_BICUBIC_SCALE = 4
 
@@ -367,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build_upscaler(args: argparse.Namespace) -> Upscaler:
-    from lgfn.inference import BicubicUpscaler, resolve_device, resolver_from_args
+    from lgfn.devices import resolve_device
+    from lgfn.inference import BicubicUpscaler, resolver_from_args
 
     if args.method == "bicubic":
         if args.ckpt is not None:
@@ -446,17 +448,6 @@ def _job(args: argparse.Namespace, input_path: Path, source) -> dict:
             tile=[args.tile, args.tile_overlap] if args.tile else None,
         )
     return job
-
-
-def _peak_memory(device_type: str) -> str:
-    # ru_maxrss is in KiB on Linux and in bytes on macOS.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**30 if sys.platform == "darwin" else 2**20)
-    text = f"peak RSS {rss:.2f} GiB"
-    if device_type == "cuda":
-        import torch
-
-        text += f", peak CUDA allocated {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
-    return text
 
 
 def upscale(args: argparse.Namespace) -> int:
@@ -608,7 +599,7 @@ def _upscale_one(
         "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
         report.frames, resumed if sink.resume_from else "", iw, ih, ow, oh, report.seconds,
         report.frames_per_second, report.seconds / max(report.frames, 1),
-        _peak_memory(device_type), output_path,
+        peak_memory_text(device_type), output_path,
     )  # fmt: skip
     if args.reference:
         logger.info(

@@ -2,7 +2,7 @@
 
 A config file has one level of sections, each a mapping of plain values::
 
-    model:   # the fields of LGFNConfig (scale, num_frames, num_features, ...)
+    model:   # the fields of LGFNConfig (scale, num_frames, num_features, ...) and dcn_backend
       scale: 4
     data:    # the training data (DataConfig)
       type: vimeo90k
@@ -37,7 +37,13 @@ from typing import Any
 
 import yaml
 
+from lgfn.data.eval_datasets import SCORE_MODES
+from lgfn.data.train_datasets import CACHE_MODES
+from lgfn.data.windows import PADDING_MODES
+from lgfn.devices import DEVICES, PRECISIONS
 from lgfn.errors import ConfigError
+from lgfn.evaluation.datasets import EVAL_DATASETS
+from lgfn.models.deform_conv import BACKENDS
 from lgfn.models.lgfn import LGFNConfig
 
 
@@ -47,6 +53,24 @@ def _choice(default: Any, *choices: Any) -> Any:
 
 def _at_least(default: Any, minimum: float) -> Any:
     return field(default=default, metadata={"min": minimum})
+
+
+@dataclass(frozen=True)
+class ModelConfig(LGFNConfig):
+    """The ``model`` section: the architecture (every :class:`~lgfn.models.LGFNConfig` field) and
+    which kernel computes the deformable convolutions.
+
+    Attributes:
+        dcn_backend: ``"torchvision"``, ``"mmcv"`` or ``"grid_sample"`` (see
+            :mod:`lgfn.models.deform_conv`): the same function and weights, so a run-time choice:
+            it is not stored in checkpoints, and a run may resume with another backend.
+    """
+
+    dcn_backend: str = _choice("torchvision", *BACKENDS)
+
+    def architecture(self) -> LGFNConfig:
+        """The architectural fields alone, as stored in checkpoints."""
+        return LGFNConfig.from_dict({k: v for k, v in dataclasses.asdict(self).items() if k != "dcn_backend"})
 
 
 @dataclass
@@ -84,8 +108,8 @@ class DataConfig:
     max_frames: int = _at_least(0, 0)
     lq_patch: int = _at_least(48, 1)
     augment: bool = True
-    padding: str = _choice("new_info", "new_info", "reflection", "replicate")
-    cache: str = _choice("none", "none", "memory", "disk")
+    padding: str = _choice("new_info", *PADDING_MODES)
+    cache: str = _choice("none", *CACHE_MODES)
     cache_dir: str = ""
     num_workers: int = _at_least(4, 0)
 
@@ -130,8 +154,8 @@ class TrainConfig:
     """
 
     seed: int = 0
-    device: str = _choice("auto", "auto", "cpu", "cuda")
-    precision: str = _choice("fp32", "fp32", "bf16", "fp16")
+    device: str = _choice("auto", *DEVICES)
+    precision: str = _choice("fp32", *PRECISIONS)
     batch_size: int = _at_least(8, 1)
     batch_per_gpu: bool = False
     scale_lr: bool = False
@@ -158,8 +182,8 @@ class ValConfig:
     """Validation during training, run by rank 0 with :func:`lgfn.engine.evaluator.evaluate`.
 
     Attributes:
-        dataset: ``""`` (no validation), ``"vid4"`` (``root`` holds ``GT/<clip>/``), ``"folder"``
-            (``root/<clip>/`` frame folders), ``"vimeo90k"`` (Vimeo-90K-T under ``root``) or
+        dataset: ``""`` (no validation), ``"vid4"`` (``root`` holds ``GT/<clip>/``), ``"spmcs"``,
+            ``"folder"`` (``root/<clip>/`` frame folders), ``"vimeo90k"`` (Vimeo-90K-T under ``root``) or
             ``"videos"`` (the video files or ``sample:<name>`` clips listed in ``clips``).
         root: the dataset's folder (not for ``videos``).
         lq_root: optional folder of ready-made LR frames in the dataset's layout; default: the
@@ -172,14 +196,14 @@ class ValConfig:
         precision: inference precision during validation.
     """
 
-    dataset: str = _choice("", "", "vid4", "folder", "vimeo90k", "videos")
+    dataset: str = _choice("", "", *EVAL_DATASETS)
     root: str = ""
     lq_root: str = ""
     clips: list[str] = field(default_factory=list)
     max_frames: int = _at_least(0, 0)
-    score: str = _choice("", "", "inner", "all", "centre")
+    score: str = _choice("", "", *SCORE_MODES)
     every: int = _at_least(0, 0)
-    precision: str = _choice("fp32", "fp32", "bf16", "fp16")
+    precision: str = _choice("fp32", *PRECISIONS)
 
 
 @dataclass
@@ -207,7 +231,7 @@ class ExperimentConfig:
         name: the experiment's name, by default the config file's name without extension.
     """
 
-    model: LGFNConfig = field(default_factory=LGFNConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     val: ValConfig = field(default_factory=ValConfig)
@@ -221,7 +245,7 @@ class ExperimentConfig:
 
 #: Section name -> dataclass.
 SECTIONS: dict[str, type] = {
-    "model": LGFNConfig,
+    "model": ModelConfig,
     "data": DataConfig,
     "train": TrainConfig,
     "val": ValConfig,
@@ -286,21 +310,60 @@ def config_from_dict(
     return ExperimentConfig(**sections)
 
 
+def parse_key_value(text: str, example: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE`` into the key and the value parsed as YAML (an empty value is ``""``).
+
+    Args:
+        text: what the user wrote.
+        example: a correct item for the error message (``train.lr=2e-4``).
+
+    Raises:
+        ConfigError: there is no ``=`` or no key, or the value is not valid YAML.
+    """
+    key, sep, value_text = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{text!r}: expected KEY=VALUE, e.g. {example}")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{text!r}: the value is not valid YAML: {exc}") from None
+    return key.strip(), value
+
+
 def parse_override(text: str) -> tuple[str, str, Any]:
     """Split ``section.key=value`` into its parts, the value parsed as YAML.
 
     Raises:
         ConfigError: the text is not of that form.
     """
-    target, sep, value_text = text.partition("=")
+    target, sep, _ = text.partition("=")
     section, dot, key = target.strip().partition(".")
     if not sep or not dot or not section or not key or "." in key:
         raise ConfigError(f"override {text!r}: expected section.key=value, e.g. train.lr=2e-4")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: the value is not valid YAML: {exc}") from None
-    return section, key, value
+        return section, key, parse_key_value(text, "train.lr=2e-4")[1]
+    except ConfigError as exc:
+        raise ConfigError(f"override {exc}") from None
+
+
+def parse_model_overrides(items: Sequence[str]) -> dict:
+    """Parse ``--set KEY=VALUE`` items naming fields of the ``model`` section (:class:`ModelConfig`).
+
+    Values are YAML (``num_rcab=5``, ``dcn_backend=grid_sample``).
+
+    Raises:
+        ConfigError: an item is not ``KEY=VALUE`` or its key is no such field (the message lists them).
+    """
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    values = {}
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or key not in known:
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}"
+            )
+        values[key] = parse_key_value(item, "num_rcab=5")[1]
+    return values
 
 
 def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from lgfn.errors import LGFNError
 
@@ -65,48 +63,3 @@ def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
         example = "144x180" if order == "HxW" else "180x144"
         raise argparse.ArgumentTypeError(f"expected {order}, e.g. {example}, got {text!r}")
     return (a, b) if order == "HxW" else (b, a)
-
-
-def parse_model_overrides(items: Sequence[str]) -> dict:
-    """Parse ``--set KEY=VALUE`` items naming :class:`~lgfn.models.LGFNConfig` fields.
-
-    Values are YAML (``num_rcab=5``, ``dcn_backend=grid_sample``).
-
-    Raises:
-        ConfigError: an item is not ``KEY=VALUE`` or its key is no LGFNConfig field (the message
-            lists the fields).
-    """
-    from dataclasses import fields
-
-    import yaml
-
-    from lgfn.errors import ConfigError
-    from lgfn.models import LGFNConfig
-
-    known = {f.name for f in fields(LGFNConfig)}
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in known:
-            names = ", ".join(sorted(known))
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY one of {names}")
-        values[key] = yaml.safe_load(value)
-    return values
-
-
-def file_identity(path: str | Path) -> dict:
-    """A file's absolute path, size and modification time (JSON values): what tells a resumed run that
-    its checkpoint or input is still the file an interrupted run used."""
-    path = Path(path)
-    try:
-        status = path.stat()
-    except OSError:
-        return {"path": str(path.resolve())}
-    return {"path": str(path.resolve()), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
-
-
-def settings_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
-    """The settings that differ between an interrupted run and its resumption, for an error message:
-    ``"precision: 'fp32' then, 'bf16' now; ..."``; empty when they are the same."""
-    changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
-    return "; ".join(f"{key}: {before.get(key)!r} then, {now.get(key)!r} now" for key in changed)

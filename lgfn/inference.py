@@ -24,32 +24,21 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from lgfn.data.windows import window_indices
+from lgfn.devices import autocast, check_precision, resolve_device
 from lgfn.errors import LGFNError
 from lgfn.models.lgfn import LGFN
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: The 8 dihedral transforms of the self-ensemble as (transpose, flip rows, flip columns).
 ENSEMBLE_TRANSFORMS = [(tr, fv, fh) for tr in (False, True) for fv in (False, True) for fh in (False, True)]
 
 Window = tuple[int, list[int]]  # (centre index, frame indices of its window)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` becomes ``cuda`` when a GPU is visible, else ``cpu``; CUDA asked for but absent fails."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise LGFNError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
-    return device
 
 
 def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -147,8 +136,7 @@ class VideoSuperResolver:
         dcn_backend: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        if precision not in PRECISIONS:
-            raise LGFNError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        check_precision(precision, option="precision")
         if precision == "fp16" and self.device.type != "cuda":
             raise LGFNError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
         if batch < 1:
@@ -273,9 +261,7 @@ class VideoSuperResolver:
     # Internals
 
     def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
+        return autocast(self.device, self.precision)
 
     def _run(
         self, windows: Iterator[Window], fetch: Callable[[int], np.ndarray]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import torch
 
 from lgfn.config import load_config
 from lgfn.console import run_main, setup_logging
+from lgfn.devices import peak_memory_mib
 from lgfn.engine.trainer import Trainer
 from lgfn.models import LGFN
 from lgfn.stats import count_macs
@@ -48,12 +48,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     return parser.parse_args(argv)
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "samples_per_second": b / seconds,
         # Training is about three forward passes (forward, and backward for inputs and weights).
         "training_tflop_per_second": 3 * forward_flop / seconds / 1e12,
-        "peak_memory_mib": peak_memory_mib(device),
+        "peak_memory_mib": max(peak_memory_mib(device).values()),
         "vimeo_epoch_hours": seconds * iterations_per_epoch / 3600,
         "paper_schedule_days": seconds * iterations_per_epoch * config.train.epochs / 86400,
         "timed_iterations": iterations,

@@ -30,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="a free-text note stored in the file")
     args = parser.parse_args(argv)
     model = lgfn.load_model(args.source)
-    model.set_dcn_backend(lgfn.LGFNConfig().dcn_backend)  # the default: not part of the weights
     raw = load_checkpoint(args.source)
     extra = {"iteration": int(raw.get("iteration", 0)), "note": args.note}
     if args.half:

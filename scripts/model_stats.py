@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lgfn.console import parse_model_overrides, parse_size, run_main
+from lgfn.config import ModelConfig, parse_model_overrides
+from lgfn.console import parse_size, run_main
 from lgfn.errors import ConfigError
-from lgfn.models import LGFN, LGFNConfig
+from lgfn.models import LGFN
 from lgfn.stats import count_macs, count_parameters
 
 
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other LGFNConfig fields")
     args = parser.parse_args(argv)
     try:
-        config = LGFNConfig(scale=args.scale, num_frames=args.frames, **parse_model_overrides(args.set))
+        config = ModelConfig(
+            scale=args.scale, num_frames=args.frames, **parse_model_overrides(args.set)
+        ).architecture()
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
     model = LGFN.from_config(config).eval()

@@ -12,7 +12,7 @@ import lgfn
 from lgfn.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from lgfn.errors import CheckpointError
 from lgfn.models import LGFN
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 
 @pytest.fixture
@@ -132,12 +132,12 @@ def test_export_script_slims_a_training_checkpoint_to_half_precision(tmp_path, t
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     source = tmp_path / "latest.pth"
     tiny.set_dcn_backend("grid_sample")  # trained with another backend: not part of the weights
     save_checkpoint(source, tiny, extra={"iteration": 42, "optimizer": {"state": {}, "param_groups": []}})
-    assert load_checkpoint(source)["model_config"]["dcn_backend"] == "grid_sample"
+    assert "dcn_backend" not in load_checkpoint(source)["model_config"]
     dest = tmp_path / "slim.pth"
     subprocess.run(
         [sys.executable, "scripts/export_checkpoint.py", str(source), str(dest), "--half"],
@@ -145,8 +145,20 @@ def test_export_script_slims_a_training_checkpoint_to_half_precision(tmp_path, t
     )  # fmt: skip
     raw = load_checkpoint(dest)
     assert "optimizer" not in raw and raw["iteration"] == 42
-    assert raw["model_config"]["dcn_backend"] == "torchvision"
+    assert "dcn_backend" not in raw["model_config"]
     assert raw["state_dict"]["feat0.weight"].dtype == torch.float16
     model = lgfn.load_model(dest)
     assert model.feat0.weight.dtype == torch.float32
     torch.testing.assert_close(model.feat0.weight, tiny.feat0.weight.half().float())
+
+
+def test_a_checkpoint_that_recorded_its_backend_loads_with_any_backend(tmp_path, tiny):
+    """Earlier versions stored dcn_backend in model_config; it is a run-time choice and is ignored."""
+    path = tmp_path / "old.pth"
+    save_checkpoint(path, tiny)
+    raw = load_checkpoint(path)
+    raw["model_config"]["dcn_backend"] = "grid_sample"
+    torch.save(raw, path)
+    model = lgfn.load_model(path, dcn_backend="grid_sample")
+    assert model.dcn_backend == "grid_sample" and model.config == tiny.config
+    assert lgfn.load_model(path).dcn_backend == "torchvision"

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lgfn.config import ExperimentConfig, config_from_dict, load_config, parse_override, save_config
+from lgfn.config import (
+    ExperimentConfig,
+    config_from_dict,
+    load_config,
+    parse_model_overrides,
+    parse_override,
+    save_config,
+)
 from lgfn.errors import ConfigError
 from lgfn.models import LGFNConfig
 
@@ -23,7 +30,7 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
 def test_empty_file_gives_the_paper_recipe(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""))
     assert config.name == "exp"
-    assert config.model == LGFNConfig()
+    assert config.model.architecture() == LGFNConfig() and config.model.dcn_backend == "torchvision"
     assert config.train.lr == 1e-4
     assert config.train.betas == [0.9, 0.999]
     assert config.train.eps == 1e-8
@@ -141,10 +148,29 @@ def test_shipped_configs_load(name: str) -> None:
 
 def test_paper_config_holds_the_paper_recipe() -> None:
     config = load_config(REPO / "configs" / "vimeo_x4.yaml")
-    assert config.model == LGFNConfig()  # the authors' full network
+    assert config.model.architecture() == LGFNConfig()  # the authors' full network
     assert config.data.type == "vimeo90k" and config.data.lq_patch * config.model.scale == 192
     assert config.data.augment
     t = config.train
     assert (t.lr, t.betas, t.eps, t.weight_decay) == (1e-4, [0.9, 0.999], 1e-8, 0.0)
     assert (t.lr_milestones, t.lr_gamma, t.batch_size, t.loss) == ([50, 70, 90, 95], 0.5, 8, "l1")
     assert not t.batch_per_gpu and not t.scale_lr
+
+
+def test_model_overrides_are_yaml_values_of_known_fields():
+    values = parse_model_overrides(["num_rcab=5", "dcn_backend=grid_sample", "num_features=32"])
+    assert values == {"num_rcab": 5, "dcn_backend": "grid_sample", "num_features": 32}
+
+
+@pytest.mark.parametrize("item", ["num_rcabs=5", "num_rcab"])
+def test_model_overrides_reject_unknown_keys_and_missing_values(item):
+    with pytest.raises(ConfigError, match=r"expected KEY=VALUE with KEY one of .*num_rcab"):
+        parse_model_overrides([item])
+
+
+def test_the_deformable_backend_is_a_model_setting_but_not_architecture():
+    config = config_from_dict({"model": {"dcn_backend": "grid_sample", "num_rcab": 2}})
+    assert config.model.dcn_backend == "grid_sample"
+    assert config.model.architecture() == LGFNConfig(num_rcab=2)
+    with pytest.raises(ConfigError, match="dcn_backend"):
+        config_from_dict({"model": {"dcn_backend": "cudnn"}})

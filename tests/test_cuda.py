@@ -13,7 +13,7 @@ import torch
 from lgfn.checkpoint import load_checkpoint
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN, ModulatedDeformConv
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -96,7 +96,7 @@ def test_half_precision_cuda_paths_are_close_to_fp32(precision):
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_on_cuda_runs_and_its_checkpoint_loads_on_cpu(tmp_path, precision):
     from lgfn.engine.trainer import Trainer
-    from tests.test_trainer import tiny_config, write_clips
+    from tests.helpers import tiny_config, write_clips
 
     clips = write_clips(tmp_path / "clips")
     config = tiny_config(clips, train={"device": "cuda", "precision": precision, "epochs": 2})

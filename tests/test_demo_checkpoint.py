@@ -12,7 +12,7 @@ from lgfn.data.samples import sample_clip_path
 from lgfn.data.video import read_video_frames
 from lgfn.inference import VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 DEMO = REPO / "checkpoints" / "lgfn_x4_demo.pth"  # a reduced LGFN trained on a CPU, the default weights
 FULL = REPO / "checkpoints" / "lgfn_x4_full.pth"  # the paper's network, trained briefly on a GPU
@@ -37,7 +37,7 @@ def test_full_weights_are_the_papers_network_and_the_demo_a_reduced_one():
     assert lgfn.load_model(FULL).config == lgfn.LGFNConfig()
     demo = lgfn.load_model(DEMO)
     assert demo.config.num_features < lgfn.LGFNConfig().num_features
-    assert demo.config.dcn_backend == "torchvision"  # the default backend, whatever it trained with
+    assert demo.dcn_backend == "torchvision"  # the default backend, whatever it trained with
 
 
 @pytest.mark.slow

@@ -20,8 +20,7 @@ from lgfn.config import ExperimentConfig
 from lgfn.engine.distributed import DistributedContext, ShardedEpochSampler, any_process, barrier
 from lgfn.engine.trainer import Trainer
 from lgfn.models import LGFN
-
-from .test_trainer import tiny_config, write_clips
+from tests.helpers import tiny_config, write_clips
 
 REPO = Path(__file__).resolve().parents[1]
 

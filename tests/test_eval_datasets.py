@@ -19,7 +19,7 @@ from lgfn.data.eval_datasets import (
 )
 from lgfn.data.io import write_image
 from lgfn.errors import InputDataError
-from tests.conftest import shared_data_path
+from tests.helpers import shared_data_path
 
 
 def _frame(h: int, w: int, seed: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from lgfn.data.io import read_image, write_image
 from lgfn.engine.evaluator import compare_methods, evaluate, format_score, format_table
 from lgfn.errors import ConfigError
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
-from tests.conftest import shared_data_path
+from tests.helpers import shared_data_path
 
 
 def _frames(num: int, h: int, w: int, seed: int, high: int = 256) -> list[np.ndarray]:

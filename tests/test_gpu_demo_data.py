@@ -11,7 +11,7 @@ import pytest
 
 from lgfn.data.degradations import bi_degrade
 from lgfn.data.io import read_image, write_image
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 _spec = importlib.util.spec_from_file_location("gpu_demo_data", REPO / "scripts" / "gpu_demo_data.py")
 gpu_demo_data = importlib.util.module_from_spec(_spec)

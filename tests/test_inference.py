@@ -12,7 +12,7 @@ from lgfn.data.windows import window_indices
 from lgfn.errors import LGFNError
 from lgfn.inference import VideoSuperResolver, tile_starts, to_tensor
 from lgfn.models import LGFN
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +196,9 @@ def test_fast_path_switches_to_grid_sample_on_cpu_plain_path_does_not():
     torch.manual_seed(0)
     net = LGFN(scale=2, num_frames=3, **TINY_MODEL).eval()
     VideoSuperResolver(net, reuse_features=False)
-    assert net.config.dcn_backend == "torchvision"
+    assert net.dcn_backend == "torchvision"
     VideoSuperResolver(net)
-    assert net.config.dcn_backend == "grid_sample"
+    assert net.dcn_backend == "grid_sample"
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
 from lgfn.data.io import list_frames, read_image
 from lgfn.metrics import calculate_psnr_ssim, psnr, rgb_to_y, ssim, ssim_map
-from tests.conftest import shared_data_path
+from tests.helpers import shared_data_path
 
 
 @pytest.fixture

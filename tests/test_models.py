@@ -12,7 +12,7 @@ import torch
 
 from lgfn.models import DMDCU, LGFN, GlobalFusionBlock, LocalFusionBlock, ModulatedDeformConv
 from lgfn.models.fusion import temporal_channel_shuffle
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 DATA = Path(__file__).parent / "data"
 

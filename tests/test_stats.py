@@ -7,7 +7,7 @@ import sys
 
 from lgfn.models import LGFN
 from lgfn.stats import SAMPLING_MACS_PER_VALUE, count_macs, count_parameters
-from tests.conftest import REPO, TINY_MODEL
+from tests.helpers import REPO, TINY_MODEL
 
 
 def test_parameter_count_by_component_sums_to_total():

@@ -18,7 +18,7 @@ from lgfn.console import run_main
 from lgfn.data.io import read_image, write_image
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN
-from tests.conftest import REPO, TINY_MODEL
+from tests.helpers import REPO, TINY_MODEL
 
 # "test" is also the name of a standard-library package, so load the script from its path.
 _spec = importlib.util.spec_from_file_location("lgfn_test_script", REPO / "test.py")

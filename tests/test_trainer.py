@@ -18,48 +18,12 @@ import yaml
 
 import lgfn
 from lgfn.checkpoint import load_checkpoint
-from lgfn.config import ExperimentConfig, config_from_dict, load_config
+from lgfn.config import load_config
 from lgfn.console import run_main
-from lgfn.data.io import write_image
 from lgfn.engine import trainer as trainer_module
 from lgfn.engine.trainer import Trainer, capture_rng_states, charbonnier_loss, main, restore_rng_states
 from lgfn.errors import ConfigError
-
-from .conftest import REPO, TINY_MODEL
-
-
-def write_clips(root: Path, clips: int = 2, frames: int = 4, size: tuple[int, int] = (32, 32)) -> Path:
-    """Smooth random clips (a little motion between frames) as PNG frame folders."""
-    rng = np.random.default_rng(0)
-    h, w = size
-    for c in range(clips):
-        base = rng.random((h // 4 + 2, w // 4 + 2, 3))
-        big = np.kron(base, np.ones((4, 4, 1)))
-        for f in range(frames):
-            frame = np.roll(big, shift=f, axis=1)[:h, :w]
-            write_image(root / f"clip{c}" / f"{f:04d}.png", (frame * 255).round().astype(np.uint8))
-    return root
-
-
-def tiny_config(data_root: Path, **sections: dict) -> ExperimentConfig:
-    """A tiny 3-frame LGFN on frame folders: 8 samples, global batch 4, 2 iterations per epoch."""
-    raw = {
-        "model": dict(TINY_MODEL, scale=4, num_frames=3),
-        "data": {"type": "frame_folders", "root": str(data_root), "lq_patch": 6, "num_workers": 0},
-        "train": {
-            "device": "cpu",
-            "batch_size": 4,
-            "epochs": 3,
-            "lr": 1e-3,
-            "lr_milestones": [1, 2],
-            "save_every": 1,
-            "num_threads": 1,  # tiny tensors; several threads crawl on a CPU shared with other jobs
-        },
-        "log": {"every": 1, "progress": False, "tensorboard": False},
-    }
-    for name, values in sections.items():
-        raw.setdefault(name, {}).update(values)
-    return config_from_dict(raw)
+from tests.helpers import REPO, TINY_MODEL, tiny_config, write_clips
 
 
 @pytest.fixture(autouse=True)

@@ -22,9 +22,9 @@ from lgfn.data.video import open_sink, open_source, read_video_frames
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.models import LGFN
-from tests.conftest import TINY_MODEL
-from tests.test_video import (
+from tests.helpers import (
     NTSC_FILM,
+    TINY_MODEL,
     beep_time,
     close_to,
     make_frames,

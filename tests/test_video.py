@@ -24,43 +24,19 @@ from lgfn.data.video import (
     read_video_frames,
 )
 from lgfn.errors import InputDataError, LGFNError
-
-NTSC_FILM = Fraction(24000, 1001)
-
-
-def make_frames(count: int, width: int = 32, height: int = 24, seed: int = 0) -> list[np.ndarray]:
-    """Smooth frames (H.264 keeps them within a few levels) whose mean brightness rises with the index."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    frames = []
-    for i in range(count):
-        base = 40 + 6 * i + rng.integers(0, 3)
-        frame = np.stack([base + x, base + y, np.full_like(x, 200 - 4 * i)], axis=-1)
-        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-    return frames
-
-
-def write_video_pyav(path: Path, frames: list[np.ndarray], fps: Fraction = NTSC_FILM) -> None:
-    """Encode frames with PyAV directly (independently of FrameSink): H.264, lossless quantiser."""
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"qp": "0"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode(None))
-
-
-def write_folder(folder: Path, frames: list[np.ndarray]) -> None:
-    for i, frame in enumerate(frames):
-        write_image(folder / f"{i:08d}.png", frame)
-
-
-def close_to(a: np.ndarray, b: np.ndarray, levels: float) -> bool:
-    """Mean absolute difference within ``levels`` grey levels (H.264 in yuv420p is not lossless)."""
-    return a.shape == b.shape and float(np.abs(a.astype(np.int16) - b).mean()) <= levels
-
+from tests.helpers import (
+    AUDIO_RATE,
+    NTSC_FILM,
+    VIDEO_FPS,
+    beep_time,
+    close_to,
+    make_frames,
+    read_audio,
+    read_cues,
+    write_folder,
+    write_video_pyav,
+    write_video_with_audio,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Sources
@@ -391,67 +367,6 @@ def test_sink_rejects_bad_names_and_values(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Audio carried into a video output
 
-AUDIO_RATE = 16000
-BEEP_AT = 1.0  # seconds, on the input file's clock
-VIDEO_FPS = 10
-
-
-def write_video_with_audio(
-    path: Path, codec: str, frames: int = 20, video_start: int = 5, subtitle: bool = False
-) -> None:
-    """A clip whose sound is silent but for a 50 ms beep at :data:`BEEP_AT` s, and whose picture flashes
-    white on the frame shown at that instant; the video begins at ``video_start`` / 10 s, the audio at 0.
-    With ``subtitle`` (Matroska only), a SubRip cue "beep" shows from that instant for 0.4 s."""
-    with av.open(str(path), mode="w") as container:
-        video = container.add_stream("libx264", rate=VIDEO_FPS)
-        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
-        audio = container.add_stream(codec, rate=AUDIO_RATE)
-        audio.layout = "mono"
-        if subtitle:
-            cue = av.Packet(b"beep")
-            cue.stream = container.add_mux_stream("subrip")
-            cue.time_base, cue.pts, cue.dts, cue.duration = Fraction(1, 1000), 1000, 1000, 400
-            container.mux(cue)
-        for i in range(frames):
-            pts = video_start + i
-            level = 255 if pts == round(BEEP_AT * VIDEO_FPS) else 40
-            picture = av.VideoFrame.from_ndarray(np.full((24, 32, 3), level, np.uint8), format="rgb24")
-            picture.pts, picture.time_base = pts, Fraction(1, VIDEO_FPS)
-            container.mux(video.encode(picture))
-        seconds = (video_start + frames) / VIDEO_FPS
-        samples = np.zeros(round(seconds * AUDIO_RATE), np.float32)
-        beep = slice(round(BEEP_AT * AUDIO_RATE), round((BEEP_AT + 0.05) * AUDIO_RATE))
-        samples[beep] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(beep.stop - beep.start) / AUDIO_RATE)
-        for start in range(0, len(samples), 1024):
-            chunk = (samples[None, start : start + 1024] * 32767).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
-            container.mux(audio.encode(frame))
-        container.mux(video.encode(None))
-        container.mux(audio.encode(None))
-
-
-def read_audio(path: Path) -> tuple[str, float, np.ndarray, int]:
-    """The first audio stream of a file: codec name, time of its first sample (s), its mono samples and
-    their rate (Opus decodes at 48 kHz whatever rate it was given)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        chunks, first = [], None
-        for frame in container.decode(stream):
-            if first is None:
-                first = float(frame.pts * frame.time_base)
-            chunk = frame.to_ndarray().astype(np.float32)
-            if frame.format.name.startswith("s16"):
-                chunk /= 32767
-            chunks.append(chunk.reshape(-1) if frame.format.is_planar else chunk[0])
-        return stream.codec_context.name, first, np.concatenate(chunks), stream.codec_context.sample_rate
-
-
-def beep_time(path: Path) -> float:
-    """When the beep begins in a file, in seconds of its clock."""
-    _, first, samples, rate = read_audio(path)
-    return first + np.flatnonzero(np.abs(samples) > 0.1)[0] / rate
-
 
 def upscale_with_audio(source_path: Path, out: Path, max_frames: int | None = None) -> list[np.ndarray]:
     """Copy a clip's frames through a sink that carries its audio; returns the frames written."""
@@ -554,18 +469,6 @@ def test_pixel_shape_turns_with_the_frame():
     assert video._pixel_shape(Fraction(32, 27), 1) == Fraction(27, 32)  # a quarter turn swaps the sides
     assert video._pixel_shape(Fraction(1, 1), 1) is None
     assert video._pixel_shape(None, 0) is None
-
-
-def read_cues(path: Path) -> list[tuple[float, float, bytes]]:
-    """The subtitle cues of a file: (start s, duration s, text)."""
-    with av.open(str(path)) as container:
-        if not container.streams.subtitles:
-            return []
-        return [
-            (float(p.pts * p.time_base), float(p.duration * p.time_base), bytes(p))
-            for p in container.demux(container.streams.subtitles[0])
-            if p.pts is not None
-        ]
 
 
 def test_subtitles_are_carried_in_sync_where_the_container_holds_them(tmp_path, caplog):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from lgfn.data.io import list_frames, read_image, write_image
 from lgfn.data.samples import sample_clip_path
 from lgfn.data.windows import window_indices
 from lgfn.errors import InputDataError
+from lgfn.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -152,21 +152,8 @@ class LQFrameCache:
         if self.mode == "memory":
             self._memory[key] = lq
         elif cached is not None:
-            _write_atomically(cached, lq)
+            atomic_write(cached, lambda temporary: write_image(temporary, lq))
         return lq
-
-
-def _write_atomically(path: Path, image: np.ndarray) -> None:
-    """Write a PNG under a temporary name and rename it: workers racing on one file never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        write_image(tmp, image)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class TrainingDataset(Dataset):

@@ -53,9 +53,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
-from lgfn.console import settings_changes
 from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image, write_image
 from lgfn.errors import InputDataError, LGFNError
+from lgfn.files import settings_changes
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,10 +43,10 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from lgfn.console import settings_changes
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.data.io import write_image
 from lgfn.errors import ConfigError
+from lgfn.files import append_jsonl, settings_changes, write_jsonl
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.visualize import save_side_by_side
 
@@ -145,7 +144,7 @@ def evaluate(
     finished = {} if out is None else _finished_clips(out, settings, resume)
     if out is not None and not finished:
         (out / PARTIAL_FILE).unlink(missing_ok=True)  # a record of settings alone: nothing to keep
-        _append_line(out / PARTIAL_FILE, {"settings": settings})
+        append_jsonl(out / PARTIAL_FILE, {"settings": settings})
 
     rows: list[dict[str, Any]] = []
     clip_results: dict[str, dict[str, Any]] = {}
@@ -195,7 +194,7 @@ def evaluate(
             logger.debug("%s: %s over %d frames", key, format_score(_mean(psnrs), _mean(ssims)), len(scored))
             if out is not None:
                 clip_rows = rows[-len(scored) :] if scored else []
-                _append_line(
+                append_jsonl(
                     out / PARTIAL_FILE, {"clip": key, "result": clip_results[key], "rows": clip_rows}
                 )
 
@@ -228,14 +227,6 @@ def evaluate(
 #: The settings and the scores of the clips finished so far (JSON Lines), in the output folder of an
 #: evaluation that is running or was interrupted.
 PARTIAL_FILE = "partial.jsonl"
-
-
-def _append_line(path: Path, value: Any) -> None:
-    """Append one JSON line and push it to the disk: a crash loses at most the line being written."""
-    with open(path, "a") as handle:
-        handle.write(json.dumps(value) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dict[str, Any]:
@@ -273,10 +264,8 @@ def _finished_clips(out: Path, settings: Mapping[str, Any], resume: bool) -> dic
         )
     logger.info("resuming the evaluation in %s: %d clip(s) already scored", out, len(finished))
     # Written anew without a line a crash may have cut short, so that new lines follow whole ones.
-    temporary = path.with_name(f".{path.name}.tmp")
     entries = [{"clip": key, **entry} for key, entry in finished.items()]
-    temporary.write_text("".join(json.dumps(line) + "\n" for line in [{"settings": recorded}, *entries]))
-    os.replace(temporary, path)
+    write_jsonl(path, [{"settings": recorded}, *entries])
     return finished
 
 

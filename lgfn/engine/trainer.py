@@ -55,7 +55,6 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +73,19 @@ from lgfn.config import ExperimentConfig, load_config, save_config
 from lgfn.console import setup_logging
 from lgfn.data.eval_datasets import (
     EvalDataset,
-    FolderDataset,
-    FramesDataset,
-    Vid4Dataset,
-    Vimeo90KTestDataset,
 )
 from lgfn.data.train_datasets import (
     FrameFolderDataset,
     TrainingDataset,
     VideoFileDataset,
     Vimeo90KDataset,
-    resolve_video,
 )
+from lgfn.devices import autocast, resolve_device
 from lgfn.engine import distributed
 from lgfn.engine.evaluator import evaluate
 from lgfn.errors import CheckpointError, ConfigError, LGFNError
+from lgfn.evaluation.datasets import CONFIG_NAMES, build_eval_dataset
+from lgfn.files import append_jsonl, atomic_write_text
 from lgfn.inference import VideoSuperResolver
 from lgfn.models.lgfn import LGFN
 
@@ -99,7 +96,6 @@ BEST = "best.pth"
 FINAL = "final.pth"
 #: Side of the SR / GT crops written to TensorBoard, in HR pixels.
 IMAGE_CROP = 192
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -143,29 +139,19 @@ def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
     Raises:
         ConfigError: a key the dataset needs is missing.
     """
-    val, scale = config.val, config.model.scale
+    val = config.val
     if not val.dataset:
         return None
-    score = {"score": val.score} if val.score else {}
-    lq_root = val.lq_root or None
-    if val.dataset == "videos":
-        if not val.clips:
-            raise ConfigError("val.clips must list the validation videos (paths or sample:<name>)")
-        from lgfn.data.video import read_video_frames  # PyAV, needed by video files alone
-
-        frames = {
-            resolve_video(entry).stem: read_video_frames(resolve_video(entry), val.max_frames or None)
-            for entry in val.clips
-        }
-        return FramesDataset(frames, scale, **score, name="videos")
-    if not val.root:
-        raise ConfigError(f"val.root must name the {val.dataset} folder")
-    clips = val.clips or None
-    if val.dataset == "vid4":
-        return Vid4Dataset(val.root, scale, lq_root, **score, clips=clips)
-    if val.dataset == "folder":
-        return FolderDataset(val.root, scale, lq_root, **score, clips=clips)
-    return Vimeo90KTestDataset(val.root, scale, lr_root=lq_root, **score, clips=clips)
+    return build_eval_dataset(
+        val.dataset,
+        val.root,
+        config.model.scale,
+        lr_root=val.lq_root,
+        score=val.score or None,
+        clips=val.clips,
+        max_frames=val.max_frames,
+        names=CONFIG_NAMES,
+    )
 
 
 def charbonnier_loss(sr: torch.Tensor, gt: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -219,17 +205,6 @@ def git_revision() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return result.stdout.strip() or "unknown"
-
-
-def resolve_train_device(name: str, local_rank: int) -> torch.device:
-    """``train.device`` as a device: ``auto`` picks this process's GPU when there is one."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("train.device is cuda but no CUDA GPU is available; use train.device=cpu")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,7 +265,7 @@ class Trainer:
             "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
         )
         self.dist = distributed.init_distributed(wanted)
-        self.device = resolve_train_device(cfg.device, self.dist.local_rank)
+        self.device = resolve_device(cfg.device, self.dist.local_rank, option="train.device")
         for key, precision in (("train", cfg.precision), ("val", self.config.val.precision)):
             if precision == "fp16" and self.device.type != "cuda":
                 raise ConfigError(f"{key}.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
@@ -401,10 +376,11 @@ class Trainer:
             logger.info("no %s in %s: starting from scratch", LATEST, self.run_dir)
             return
         state = load_checkpoint(path)
-        stored = state.get("model_config")
-        if stored != self.config.model.to_dict():
+        stored, _ = split_checkpoint(state, path)
+        architecture = self.config.model.architecture().to_dict()
+        if stored != architecture:
             raise CheckpointError(
-                f"{path} was trained with model {stored}, but the config says {self.config.model.to_dict()}"
+                f"{path} was trained with model {stored}, but the config says {architecture}"
             )
         if state.get("config") != self.config.to_dict():
             changed = _changed_keys(state.get("config", {}), self.config.to_dict())
@@ -467,11 +443,7 @@ class Trainer:
         if distributed.any_process(bad_input, self.dist, self.device):
             keys = ", ".join(batch.get("key", [])) if bad_input else "on another process"
             return self._skip(math.nan, f"values in the input batch ({keys})")
-        amp = cfg.precision in _AMP_DTYPES
-        autocast = (
-            torch.autocast(self.device.type, dtype=_AMP_DTYPES[cfg.precision]) if amp else nullcontext()
-        )
-        with autocast:
+        with autocast(self.device, cfg.precision):
             sr = self.net(lq)
         loss = self.loss_function(sr, gt)
         # Backward runs even on a bad loss: every DDP process must take part in the gradient
@@ -651,7 +623,7 @@ class Trainer:
             "it_per_s": speed,
             "skipped_steps": self.skipped_steps,
         }
-        _append_jsonl(self.run_dir / "metrics.jsonl", record)
+        append_jsonl(self.run_dir / "metrics.jsonl", record)
         if self._writer is not None:
             if loss is not None:
                 self._writer.add_scalar("train/loss", loss, self.iteration)
@@ -701,7 +673,7 @@ class Trainer:
                 self.iteration, psnr, ssim, " (best so far)" if improved else "",
             )  # fmt: skip
             record = {"iteration": self.iteration, "epoch": self.epoch, "psnr": psnr, "ssim": ssim}
-            _append_jsonl(self.run_dir / "metrics.jsonl", {"kind": "val", **record, "clips": report["clips"]})
+            append_jsonl(self.run_dir / "metrics.jsonl", {"kind": "val", **record, "clips": report["clips"]})
             _append_csv(self.run_dir / "validation.csv", record)
             if self._writer is not None:
                 self._writer.add_scalar("val/psnr", psnr, self.iteration)
@@ -851,11 +823,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
     temporary.replace(target)
 
 
-def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def _append_csv(path: Path, record: dict[str, Any]) -> None:
     new = not path.exists()
     with path.open("a", newline="") as f:
@@ -876,7 +843,7 @@ def _truncate_metrics(run_dir: Path, iteration: int) -> None:
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by the interruption
-        jsonl.write_text("".join(line + "\n" for line in kept))
+        atomic_write_text(jsonl, "".join(line + "\n" for line in kept))
     table = run_dir / "validation.csv"
     if table.exists():
         with table.open(newline="") as f:

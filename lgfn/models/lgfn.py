@@ -15,7 +15,7 @@ and their state-dict keys, so their released checkpoints load as they are.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +43,9 @@ class LGFNConfig:
         num_rcab: RCABs in the reconstruction's residual group.
         reduction: channel reduction of the RCAB attention.
         deformable_groups: deformable groups of each deformable convolution.
-        dcn_backend: ``"torchvision"`` (default), ``"mmcv"`` or ``"grid_sample"``; not part of
-            the weights.
+
+    Which kernel computes the deformable convolutions is not architecture: it is :class:`LGFN`'s
+    ``dcn_backend`` argument.
     """
 
     scale: int = 4
@@ -57,7 +58,6 @@ class LGFNConfig:
     num_rcab: int = 20
     reduction: int = 8
     deformable_groups: int = 8
-    dcn_backend: str = "torchvision"
 
     def __post_init__(self) -> None:
         if self.num_frames < 3 or self.num_frames % 2 == 0:
@@ -97,8 +97,11 @@ class LGFN(nn.Module):
 
     Args:
         scale, num_frames, num_features, num_extract_blocks, num_align_blocks, num_local_blocks,
-        num_global_blocks, num_rcab, reduction, deformable_groups, dcn_backend: see
-            :class:`LGFNConfig`; defaults are the authors' values.
+        num_global_blocks, num_rcab, reduction, deformable_groups: see :class:`LGFNConfig`;
+            defaults are the authors' values.
+        dcn_backend: ``"torchvision"`` (default), ``"mmcv"`` or ``"grid_sample"``: which kernel
+            computes the deformable convolutions (the same function and weights; see
+            :mod:`lgfn.models.deform_conv`). Not part of :attr:`config`.
 
     Shapes: ``(b, t, 3, h, w)`` RGB in [0, 1] -> ``(b, 3, s*h, s*w)``, the centre frame
     super-resolved (not clamped).
@@ -121,8 +124,9 @@ class LGFN(nn.Module):
         super().__init__()
         self.config = LGFNConfig(
             scale, num_frames, num_features, num_extract_blocks, num_align_blocks, num_local_blocks,
-            num_global_blocks, num_rcab, reduction, deformable_groups, dcn_backend,
+            num_global_blocks, num_rcab, reduction, deformable_groups,
         )  # fmt: skip
+        self.dcn_backend = dcn_backend
         c = num_features
         # Feature extraction: conv, LReLU, residual blocks, conv (no skip around the stack).
         self.feat0 = conv3x3(3, c)
@@ -136,15 +140,16 @@ class LGFN(nn.Module):
         self.act = lrelu()
 
     @classmethod
-    def from_config(cls, config: LGFNConfig) -> LGFN:
-        return cls(**config.to_dict())
+    def from_config(cls, config: LGFNConfig, **runtime: str) -> LGFN:
+        """Build from a config (a subclass's extra fields, such as ``dcn_backend``, are passed on)."""
+        return cls(**config.to_dict(), **runtime)
 
     def set_dcn_backend(self, backend: str) -> None:
         """Switch every deformable convolution to another backend (same weights, same function)."""
         for module in self.modules():
             if isinstance(module, ModulatedDeformConv):
                 module.set_backend(backend)
-        self.config = replace(self.config, dcn_backend=backend)
+        self.dcn_backend = backend
 
     @property
     def scale(self) -> int:

@@ -1,0 +1,83 @@
+"""Where and in what precision the network runs: device names, precisions, autocast, peak memory.
+
+Every command and the trainer take their device and precision choices from here, so the names a user
+can type, the errors for a wrong one and the memory report are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+from lgfn.errors import LGFNError
+
+#: Precision name -> the dtype the network's arithmetic runs in (fp32 needs no autocast).
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: The device names a user can give; ``auto`` is CUDA when a GPU is visible, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(
+    name: str | torch.device, index: int | None = None, option: str = "--device"
+) -> torch.device:
+    """The device a user named.
+
+    Args:
+        name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or a :class:`torch.device`.
+        index: the GPU for a bare ``"cuda"`` (a distributed process's local rank).
+        option: how the user set it, for the error message (``--device``, ``train.device``).
+
+    Raises:
+        LGFNError: the name is no device, or CUDA was asked for and there is no GPU.
+    """
+    if str(name) == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise LGFNError(
+            f"{option} {name!r}: expected {', '.join(DEVICES[:-1])}, {DEVICES[-1]} or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            use = f"{option}={'cpu' if '.' in option else ' cpu'}".replace("= ", " ")
+            raise LGFNError(f"{option} asks for {str(name)!r} but no CUDA GPU is available; use {use}")
+        if device.index is None and index is not None:
+            device = torch.device("cuda", index)
+    return device
+
+
+def check_precision(precision: str, option: str = "--precision") -> None:
+    """Raise :class:`LGFNError` unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise LGFNError(f"{option} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Mixed precision for ``precision`` on ``device`` (a no-op context for fp32)."""
+    check_precision(precision)
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
+
+
+def peak_memory_mib(device: torch.device | str) -> dict[str, float]:
+    """This process's peak resident memory and, on CUDA, the allocator's peak, in MiB."""
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    peaks = {"rss": rss}
+    if torch.device(device).type == "cuda":
+        peaks["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peaks
+
+
+def peak_memory_text(device: torch.device | str) -> str:
+    """:func:`peak_memory_mib` as a report line: ``"peak RSS 1.23 GiB, peak CUDA allocated 4.56 GiB"``."""
+    peaks = peak_memory_mib(device)
+    text = f"peak RSS {peaks['rss'] / 2**10:.2f} GiB"
+    if "cuda" in peaks:
+        text += f", peak CUDA allocated {peaks['cuda'] / 2**10:.2f} GiB"
+    return text
