@@ -1,0 +1,419 @@
+"""Writing frames: to a video file or to a folder of PNG frames, one frame at a time.
+
+A :class:`FrameSink` writes frames to a video file (H.264 ``yuv420p`` by default, H.265 or lossless
+FFV1, :data:`~lgfn.media.segments.CODECS`) or to a folder of PNG frames ``00000000.png,
+00000001.png, ...``; :func:`open_sink` chooses the kind by the output's name and checks it before any
+work is done. Output is atomic and work is not lost: frames go to the output's work folder
+(:mod:`lgfn.media.workfolder`) as PNG frames or as segments of :data:`SEGMENT_FRAMES` encoded frames
+(:mod:`lgfn.media.segments`), and the output appears under its name only when the sink closes after
+success.
+
+A sink writes frames at one constant rate, upright, with no rotation of its own; a video output
+records the pixel shape of non-square pixels (DVD video) and can carry a video file's audio and
+subtitles along (:mod:`lgfn.media.tracks`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from fractions import Fraction
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+import numpy as np
+
+from lgfn.data.io import FRAME_EXTENSIONS, write_image
+from lgfn.errors import LGFNError
+from lgfn.media.ffmpeg import av_message, encode_colour
+from lgfn.media.segments import (
+    CODECS,
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    add_video_stream,
+    finished_segments,
+    join_segments,
+    segment_name,
+)
+from lgfn.media.sources import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, parse_fps
+from lgfn.media.tracks import TrackCopy
+from lgfn.media.workfolder import (
+    apply_umask,
+    move_into_place,
+    prepare_work_folder,
+    refuse_existing_output,
+    unlock_work_folder,
+    work_folder,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Extensions (lower case) that can be written: containers that hold H.264.
+VIDEO_OUTPUT_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
+#: Frames per segment of a video output: the unit of work an interrupted run keeps (and of x264's
+#: keyframe interval). At 15 s per frame (the paper's network on a 2-core CPU) that is 25 minutes.
+SEGMENT_FRAMES = 100
+
+
+class FrameSink(ABC):
+    """Writes frames to a work folder beside ``path`` that becomes the output when :meth:`close` succeeds.
+
+    The work folder (:func:`~lgfn.media.workfolder.work_folder`, ``.NAME.partial``) holds finished
+    work, each piece written atomically: PNG frames for a folder output, segments of
+    :data:`SEGMENT_FRAMES` frames for a video output. Leaving the ``with`` block normally assembles
+    the output, moves it to ``path`` and removes the work folder. Leaving it by an exception (Ctrl-C
+    included) drops the unfinished piece and leaves ``path`` as it was; finished pieces stay in the
+    work folder, with the settings of the run, for a later run to continue from
+    (``open_sink(..., resume=True)``, ``lgfn upscale --resume``). Make one with :func:`open_sink`.
+
+    Args:
+        path: the final output path.
+        work: the work folder, created and locked by :func:`open_sink`.
+        overwrite: replace an existing ``path`` on success.
+        start: frames already finished in ``work`` (the first frame to write is ``start``).
+
+    Attributes:
+        resume_from: ``start``: the index of the first frame this sink is given.
+        frames_written: frames finished so far, those of earlier runs included.
+    """
+
+    def __init__(self, path: Path, work: Path, overwrite: bool, start: int = 0) -> None:
+        self.path = path
+        self.work = work
+        self.overwrite = overwrite
+        self.resume_from = start
+        self.frames_written = start
+        self.size: tuple[int, int] | None = None  # (w, h) of the frames written by this sink
+        self._finished = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame, ``(h, w, 3)`` uint8 RGB; every frame must have the size of the first."""
+        if self._finished:
+            raise RuntimeError(f"sink for {self.path} is already closed")
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an (h, w, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+        h, w = frame.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+        elif self.size != (w, h):
+            raise ValueError(
+                f"frame {self.frames_written} is {w}x{h}, earlier frames are {self.size[0]}x{self.size[1]}"
+            )
+        self._write(frame)
+        self.frames_written += 1
+
+    @staticmethod
+    @abstractmethod
+    def finished_frames(work: Path) -> int:
+        """Frames in the finished pieces of a work folder of this kind of output."""
+
+    @abstractmethod
+    def _write(self, frame: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _assemble(self) -> Path:
+        """Finish the last piece and build the complete output inside the work folder; return its path."""
+
+    @abstractmethod
+    def _drop_unfinished(self) -> None:
+        """Release open files and delete the piece being written."""
+
+    def close(self) -> None:
+        """Assemble the output and move it to its final name (replacing the old one if allowed)."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self.frames_written == 0:
+                raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
+            output = self._assemble()
+            # The output gets the permissions a new file or folder would, whatever made it.
+            apply_umask(output, 0o777 if output.is_dir() else 0o666)
+            move_into_place(output, self.path, self.overwrite)
+        except BaseException:
+            self._keep_finished_work()
+            raise
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Stop without an output: the unfinished piece is dropped, finished ones stay for a resume."""
+        if not self._finished:
+            self._finished = True
+            self._keep_finished_work()
+
+    def _keep_finished_work(self) -> None:
+        self._drop_unfinished()
+        kept = self.finished_frames(self.work)
+        if kept == 0:
+            shutil.rmtree(self.work, ignore_errors=True)
+            return
+        unlock_work_folder(self.work)
+        logger.warning(
+            "%s is not complete; %d finished frame(s) are kept in %s: the same command with --resume "
+            "continues from frame %d",
+            self.path, kept, self.work, kept,
+        )  # fmt: skip
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoFileSink(FrameSink):
+    """H.264 (libx264) in ``yuv420p`` by default, H.265 or FFV1, at an exact rational frame rate.
+
+    Frames are encoded in segments of :data:`SEGMENT_FRAMES` (files in the work folder, each
+    starting with a keyframe); closing the sink joins the segments' packets into one stream in the
+    output container, without decoding them again, and adds the audio and subtitles (:class:`TrackCopy`).
+
+    H.264 and H.265 store colour at half resolution (``yuv420p``), so they need an even width and
+    height: a frame with an odd side is padded by repeating its last row or column (the video is one
+    pixel larger than the frames; FFV1 or a PNG folder keep the exact size). FFV1 stores the RGB
+    frames losslessly.
+
+    Args:
+        fps: frame rate of the output.
+        crf: x264/x265 constant rate factor, 0 .. 51; lower is better and larger (FFV1: unused).
+        codec: a key of :data:`~lgfn.media.segments.CODECS`.
+        tracks: audio and subtitles to carry into the output along with the frames, or ``None``.
+        sample_aspect_ratio: the pixel shape to record (non-square pixels of the input; super-resolution
+            scales both sides alike, so it stays), or ``None`` for square pixels.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        work: Path,
+        overwrite: bool,
+        fps: Fraction,
+        crf: int,
+        tracks: TrackCopy | None = None,
+        start: int = 0,
+        sample_aspect_ratio: Fraction | None = None,
+        codec: str = DEFAULT_CODEC,
+    ) -> None:
+        super().__init__(path, work, overwrite, start)
+        self.fps = fps
+        self.crf = crf
+        self.codec = codec
+        self.encoder, self.pix_fmt, self.segment_suffix = CODECS[codec]
+        self.tracks = tracks
+        self.sample_aspect_ratio = sample_aspect_ratio
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._segment: Path | None = None  # the segment being written (a hidden name until finished)
+        self._segment_first = start
+        self._padding_logged = False
+
+    @staticmethod
+    def finished_frames(work: Path) -> int:
+        """Frames in the finished segments of a video output's work folder."""
+        return sum(count for _, count, _ in finished_segments(work))
+
+    def write(self, frame: np.ndarray) -> None:
+        super().write(frame)
+        if self.frames_written - self._segment_first == SEGMENT_FRAMES:
+            self._finish_segment()
+
+    def _open_segment(self, width: int, height: int) -> None:
+        self._segment_first = self.frames_written
+        self._segment = self.work / f".writing-{self.frames_written:08d}{self.segment_suffix}"
+        try:
+            self._container = av.open(str(self._segment), mode="w")
+            self._stream = add_video_stream(
+                self._container, self.codec, self.fps, self.crf, (width, height), self.sample_aspect_ratio
+            )
+        except av.FFmpegError as exc:
+            raise LGFNError(f"cannot create video {self.path} ({av_message(exc)})") from None
+
+    def _finish_segment(self) -> None:
+        self._container.mux(self._stream.encode(None))  # flush the frames x264 holds back
+        self._container.close()
+        count = self.frames_written - self._segment_first
+        os.rename(self._segment, self.work / segment_name(self._segment_first, count, self.segment_suffix))
+        self._container = self._stream = self._segment = None
+
+    def _write(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        pad_h, pad_w = (h % 2, w % 2) if self.pix_fmt == "yuv420p" else (0, 0)
+        if (pad_h or pad_w) and not self._padding_logged:
+            logger.warning(
+                "frames are %dx%d; %s needs even sizes, so %s is padded to %dx%d by repeating the "
+                "last row/column (--codec ffv1 or a folder of PNG frames keep the exact size)",
+                w, h, self.encoder, self.path, w + pad_w, h + pad_h,
+            )  # fmt: skip
+            self._padding_logged = True
+        if self._container is None:
+            self._open_segment(w + pad_w, h + pad_h)
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        picture = encode_colour(np.ascontiguousarray(frame), self.pix_fmt)
+        picture.pts = self.frames_written - self._segment_first
+        picture.time_base = 1 / self.fps
+        self._container.mux(self._stream.encode(picture))
+
+    def _assemble(self) -> Path:
+        if self._container is not None:
+            self._finish_segment()
+        output = self.work / f"output{self.path.suffix}"
+        join_segments(
+            output, finished_segments(self.work), self.fps, self.frames_written, self.tracks, self.path
+        )
+        return output
+
+    def _drop_unfinished(self) -> None:
+        if self.tracks is not None:
+            self.tracks.close()
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, ValueError):
+                pass  # the file is deleted next; a failure to finish it does not matter
+        if self._segment is not None:
+            self._segment.unlink(missing_ok=True)
+        (self.work / f"output{self.path.suffix}").unlink(missing_ok=True)
+
+
+class FrameFolderSink(FrameSink):
+    """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size)."""
+
+    @staticmethod
+    def finished_frames(work: Path) -> int:
+        """Finished frames of a folder output's work folder: ``00000000.png`` on, without a gap."""
+        count = 0
+        while (work / "frames" / f"{count:08d}.png").is_file():
+            count += 1
+        return count
+
+    def _write(self, frame: np.ndarray) -> None:
+        name = f"{self.frames_written:08d}.png"
+        writing = self.work / "frames" / f".writing-{name}"
+        write_image(writing, frame)
+        os.rename(writing, writing.with_name(name))  # a frame under its name is a whole frame
+
+    def _assemble(self) -> Path:
+        return self.work / "frames"
+
+    def _drop_unfinished(self) -> None:
+        for unfinished in (self.work / "frames").glob(".writing-*"):
+            unfinished.unlink(missing_ok=True)
+
+
+def open_sink(
+    path: str | os.PathLike,
+    fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
+    crf: int = DEFAULT_CRF,
+    overwrite: bool = False,
+    tracks: TrackCopy | None = None,
+    resume: bool = False,
+    job: Mapping[str, Any] | None = None,
+    sample_aspect_ratio: Fraction | None = None,
+    codec: str = DEFAULT_CODEC,
+) -> FrameSink:
+    """Open an output for frames; its kind follows the name.
+
+    - ``NAME.mp4 / .mkv / .mov / .avi``: an H.264 video (see :class:`VideoFileSink`).
+    - any other name without an image extension: a folder of PNG frames (see :class:`FrameFolderSink`).
+
+    Missing parent folders are created. Nothing appears under ``path`` until the sink is closed;
+    until then, finished work lives in :func:`~lgfn.media.workfolder.work_folder`, where an
+    interrupted run leaves it.
+
+    Args:
+        path: the output video file or frame folder.
+        fps: frame rate of a video output (a folder records none).
+        crf: x264 quality, 0 .. 51 (lower is better).
+        overwrite: allow replacing an existing ``path`` (file or folder).
+        tracks: the audio and subtitle streams a video output carries along (see
+            :class:`TrackCopy`, :meth:`TrackCopy.of`); a folder output carries none.
+        resume: continue from the finished frames an interrupted run left in the work folder; the
+            sink's ``resume_from`` says which frame to write first. Without it, ``overwrite``
+            discards them and starts over; neither is an error.
+        job: JSON-compatible settings that decide the output's frames (input, model, options); a
+            work folder is resumed only by a run with the same ``job``.
+        sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
+            source's ``sample_aspect_ratio``); PNG frames cannot record it.
+        codec: a video output's codec, a key of :data:`~lgfn.media.segments.CODECS`.
+
+    Returns:
+        A :class:`FrameSink`, to be used as a context manager.
+
+    Raises:
+        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
+            that cannot hold H.264, or ``crf`` is out of range; an interrupted run's work is in the
+            way without ``resume``, or was made with other settings; another process is writing
+            ``path``.
+    """
+    path = Path(path)
+    fps = parse_fps(fps)
+    _check_output(path, codec, crf, overwrite)
+    work = work_folder(path)
+    record = dict(job or {})
+    if path.suffix.lower() in VIDEO_OUTPUT_EXTENSIONS:
+        record.update(output="video", fps=str(fps), codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
+        record.update(sample_aspect_ratio=str(sample_aspect_ratio))
+        finished = partial(VideoFileSink.finished_frames, work)
+        start = prepare_work_folder(work, path, record, resume, overwrite, finished)
+        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
+    _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
+    record.update(output="frames", fps=str(fps))
+    start = prepare_work_folder(
+        work, path, record, resume, overwrite, partial(FrameFolderSink.finished_frames, work)
+    )
+    (work / "frames").mkdir(exist_ok=True)
+    return FrameFolderSink(path, work, overwrite, start)
+
+
+def _check_output(path: Path, codec: str, crf: int, overwrite: bool) -> None:
+    """Refuse an output name, codec or quality that cannot be written; make the output's folder."""
+    suffix = path.suffix.lower()
+    if path.name in ("", ".", "..") or path.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise LGFNError(
+            f"output {path} is the current folder or holds it; give the name of a new file or folder"
+        )
+    if suffix in FRAME_EXTENSIONS:
+        raise LGFNError(
+            f"output {path} names a single image; give a folder name for PNG frames or a video file "
+            f"({', '.join(VIDEO_OUTPUT_EXTENSIONS)})"
+        )
+    if suffix in VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
+        raise LGFNError(
+            f"output {path}: {suffix} cannot hold H.264 video; "
+            f"use one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}"
+        )
+    if codec not in CODECS:
+        raise LGFNError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
+    if not 0 <= crf <= 51:
+        raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
+    refuse_existing_output(path, overwrite)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LGFNError(f"cannot make the folder {path.parent} for the output: {exc.strerror}") from None
+
+
+def _log_what_frames_leave_out(
+    path: Path, tracks: TrackCopy | None, sample_aspect_ratio: Fraction | None
+) -> None:
+    """Say what a folder of PNG frames cannot hold of the input: sound, subtitles, the pixel shape."""
+    if tracks is not None:
+        logger.info("the input's audio and subtitles are not written: %s is a folder of frames", path)
+    if sample_aspect_ratio is not None:
+        logger.warning(
+            "the input's pixels are not square (%s wide to 1 high) and PNG frames cannot say so: "
+            "show %s at that pixel shape, or write a video, which records it",
+            sample_aspect_ratio, path,
+        )  # fmt: skip

@@ -1,0 +1,190 @@
+"""The resumable work folder of an output: where finished work waits until the output is complete.
+
+Output is atomic and work is not lost: a sink writes into a hidden work folder beside the output
+(:func:`work_folder`, ``.NAME.partial``), each finished piece under its final name, and the output is
+moved to its name (:func:`move_into_place`) only when the sink closes after success. On an error or
+Ctrl-C the output path is left as it was (the complete result or nothing) and the finished pieces
+stay in the work folder, with the run's settings (``job.json``), for a later run to resume from.
+
+While a run writes a work folder, its ``lock`` file holds the run's process id; a folder locked by
+a live process is refused, one left by a dead process is taken over.
+
+Layout::
+
+    OUTPUT_PARENT/
+        .NAME.partial/
+            lock          process id of the run writing it
+            job.json      the settings the finished pieces were made with
+            ...           the pieces, as the sink names them
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lgfn.errors import LGFNError
+from lgfn.files import atomic_write_text, settings_changes
+
+logger = logging.getLogger(__name__)
+
+#: The settings a work folder was made with, checked before it is resumed.
+JOB_FILE = "job.json"
+#: Holds the process id of the run writing a work folder.
+LOCK_FILE = "lock"
+
+
+def work_folder(path: str | os.PathLike) -> Path:
+    """The hidden folder beside an output that holds its finished work until the output is complete."""
+    path = Path(path)
+    return path.parent / f".{path.name}.partial"
+
+
+def refuse_existing_output(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise :class:`LGFNError` when ``path`` exists and may not be replaced."""
+    if os.path.lexists(path) and not overwrite:
+        raise LGFNError(f"output {path} already exists; pass --overwrite to replace it")
+
+
+def prepare_work_folder(
+    work: Path, path: Path, job: Mapping[str, Any], resume: bool, overwrite: bool, finished: Callable[[], int]
+) -> int:
+    """Create, check or reuse the work folder of ``path`` and lock it for this process.
+
+    A folder left by an interrupted run is continued when ``resume`` is set and its recorded
+    settings equal ``job``, discarded (with a warning) when only ``overwrite`` is, and otherwise an
+    error: finished work is never dropped unasked. A folder without finished work is started over.
+
+    Args:
+        work: the work folder (:func:`work_folder` of ``path``).
+        path: the output, for messages.
+        job: JSON-compatible settings that decide the output; recorded in a new folder, compared
+            with the record of an existing one.
+        resume: continue from the finished work of an interrupted run.
+        overwrite: discard the finished work of an interrupted run.
+        finished: counts the frames finished in ``work`` (the sink knows its pieces).
+
+    Returns:
+        The number of frames already finished: the first frame this run writes.
+
+    Raises:
+        LGFNError: a live process holds the folder; finished work is in the way without ``resume``
+            or ``overwrite``; it was made with other settings or has no readable record of them.
+    """
+    if work.is_dir():
+        lock_work_folder(work, path)
+        done = _finished_to_keep(work, path, finished(), resume, overwrite)
+        if done:
+            _check_job(work, path, job)
+            logger.info("resuming %s: %d frame(s) already finished in %s", path, done, work)
+            return done
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True)
+    except FileExistsError:  # made in the meantime by a run that started at the same moment
+        raise LGFNError(f"another run is writing {path}; wait for it or stop it first") from None
+    lock_work_folder(work, path)
+    atomic_write_text(work / JOB_FILE, json.dumps(dict(job), indent=1, sort_keys=True))
+    return 0
+
+
+def _finished_to_keep(work: Path, path: Path, done: int, resume: bool, overwrite: bool) -> int:
+    """The ``done`` finished frames when resuming, 0 when ``overwrite`` discards them; else an error."""
+    if not done or resume:
+        return done
+    if not overwrite:
+        raise LGFNError(
+            f"an interrupted run left {done} finished frame(s) of {path} in {work}; pass --resume "
+            "to continue from them, or --overwrite to start over"
+        )
+    logger.warning("--overwrite: starting %s over, discarding %d finished frame(s) in %s", path, done, work)
+    return 0
+
+
+def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
+    """Refuse to resume ``work`` unless its recorded settings equal ``job``."""
+    try:
+        recorded = json.loads((work / JOB_FILE).read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise LGFNError(f"{work} has no readable record of its settings; delete it to start over")
+    details = settings_changes(recorded, job)
+    if details:
+        raise LGFNError(
+            f"cannot resume {path}: the interrupted run in {work} used other settings ({details}); "
+            "run it with the same options, or delete that folder to start over"
+        )
+
+
+def lock_work_folder(work: Path, path: Path) -> None:
+    """Mark ``work`` as this process's, taking it over from a process that no longer runs.
+
+    Raises:
+        LGFNError: another live process holds it (``path`` names the output in the message).
+    """
+    lock = work / LOCK_FILE
+    try:
+        holder = int(lock.read_text())
+    except (OSError, ValueError):
+        holder = None
+    if holder is not None and holder != os.getpid() and _pid_alive(holder):
+        raise LGFNError(f"another run (process {holder}) is writing {path}; wait for it or stop it first")
+    lock.write_text(str(os.getpid()))
+
+
+def unlock_work_folder(work: Path) -> None:
+    """Release ``work`` for a later run (its finished work stays)."""
+    (work / LOCK_FILE).unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def apply_umask(path: Path, mode: int) -> None:
+    """Give ``path`` the permissions ``mode`` limited by the process umask, as ``open``/``mkdir`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+def move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Rename the finished ``temporary`` to ``path``, replacing an existing ``path`` only if ``overwrite``.
+
+    A file replaces a file atomically; anything else is swapped through a hidden folder beside
+    ``path``, and the old ``path`` is put back if the new one cannot take its place.
+
+    Raises:
+        LGFNError: ``path`` exists (it appeared while the work was done) and ``overwrite`` is false.
+    """
+    if not os.path.lexists(path):
+        os.rename(temporary, path)
+        return
+    if not overwrite:
+        raise LGFNError(f"output {path} appeared while writing; pass --overwrite to replace it")
+    if temporary.is_file() and path.is_file():
+        os.replace(temporary, path)  # atomic: readers see the old or the new file, never neither
+        return
+    # A folder cannot be swapped atomically: move the old one aside first, delete it afterwards.
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    aside = old / path.name
+    os.rename(path, aside)
+    try:
+        os.rename(temporary, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
