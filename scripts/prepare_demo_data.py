@@ -24,8 +24,8 @@ from tqdm import tqdm
 from lgfn.console import run_main
 from lgfn.data.io import list_frames, read_image, write_image
 from lgfn.data.samples import sample_clip_path
-from lgfn.data.video import read_video_frames
 from lgfn.errors import InputDataError
+from lgfn.media import read_video_frames
 
 SAMPLE_CLIPS = ("bikes", "bigbuckbunny")
 

@@ -9,8 +9,8 @@ import torch
 import lgfn
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
 from lgfn.data.samples import sample_clip_path
-from lgfn.data.video import read_video_frames
 from lgfn.inference import VideoSuperResolver
+from lgfn.media import read_video_frames
 from lgfn.metrics import calculate_psnr_ssim
 from tests.helpers import REPO
 

@@ -11,8 +11,8 @@ import pytest
 
 from lgfn.data import samples
 from lgfn.data.samples import list_sample_clips, sample_clip_path
-from lgfn.data.video import open_source, read_video_frames
 from lgfn.errors import InputDataError
+from lgfn.media import open_source, read_video_frames
 
 
 def test_lists_the_bundled_clips():

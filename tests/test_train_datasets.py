@@ -21,10 +21,10 @@ from lgfn.data.train_datasets import (
     random_crop_augment,
     sample_rng,
 )
-from lgfn.data.video import read_video_frames
 from lgfn.data.windows import window_indices
 from lgfn.engine.distributed import ShardedEpochSampler
 from lgfn.errors import InputDataError
+from lgfn.media import read_video_frames
 
 
 def random_frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -13,8 +13,8 @@ Clips (H.264 ``yuv420p``; name: size, frames, frames per second):
 - ``bikes``: 640x272, 250 frames, 25
 - ``bigbuckbunny``: 1280x720, 132 frames, 25
 
-Read one with :func:`lgfn.data.video.read_video_frames` or stream it with
-:func:`lgfn.data.video.open_source`.
+Read one with :func:`lgfn.media.read_video_frames` or stream it with
+:func:`lgfn.media.open_source`.
 """
 
 from __future__ import annotations

@@ -457,7 +457,7 @@ class VideoFileDataset(TrainingDataset):
         return f"videos {', '.join(self.videos)}"
 
     def _scan(self) -> None:
-        from lgfn.data.video import read_video_frames  # PyAV, needed by video files alone
+        from lgfn.media import read_video_frames  # PyAV, needed by video files alone
 
         self.clips, self.samples = [], []
         for entry in self.videos:

@@ -109,7 +109,7 @@ def _videos(clips: Sequence[str] | None, max_frames: int, names: OptionNames, **
     if not clips:
         raise ConfigError(f"{names.clips} must list the validation videos (paths or sample:<name>)")
     from lgfn.data.train_datasets import resolve_video  # PyAV: needed by video files alone
-    from lgfn.data.video import read_video_frames
+    from lgfn.media import read_video_frames
 
     frames = {
         resolve_video(entry).stem: read_video_frames(resolve_video(entry), max_frames or None)

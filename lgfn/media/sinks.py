@@ -8,9 +8,9 @@ work is done. Output is atomic and work is not lost: frames go to the output's w
 (:mod:`lgfn.media.segments`), and the output appears under its name only when the sink closes after
 success.
 
-A sink writes frames at one constant rate, upright, with no rotation of its own; a video output
-records the pixel shape of non-square pixels (DVD video) and can carry a video file's audio and
-subtitles along (:mod:`lgfn.media.tracks`).
+A sink writes frames at one constant rate (a variable-frame-rate input comes out at its average
+rate), upright, with no rotation of its own; a video output records the pixel shape of non-square
+pixels (DVD video) and can carry a video file's audio and subtitles along (:mod:`lgfn.media.tracks`).
 """
 
 from __future__ import annotations
@@ -361,18 +361,17 @@ def open_sink(
     fps = parse_fps(fps)
     _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
-    record = dict(job or {})
+    record = {**(job or {}), "fps": str(fps)}  # what decides the frames, as the work folder keeps it
     if path.suffix.lower() in VIDEO_OUTPUT_EXTENSIONS:
-        record.update(output="video", fps=str(fps), codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
+        record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
         record.update(sample_aspect_ratio=str(sample_aspect_ratio))
         finished = partial(VideoFileSink.finished_frames, work)
         start = prepare_work_folder(work, path, record, resume, overwrite, finished)
         return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
-    record.update(output="frames", fps=str(fps))
-    start = prepare_work_folder(
-        work, path, record, resume, overwrite, partial(FrameFolderSink.finished_frames, work)
-    )
+    record.update(output="frames")
+    finished = partial(FrameFolderSink.finished_frames, work)
+    start = prepare_work_folder(work, path, record, resume, overwrite, finished)
     (work / "frames").mkdir(exist_ok=True)
     return FrameFolderSink(path, work, overwrite, start)
 

@@ -1,10 +1,9 @@
 """Carrying a video file's audio and subtitle streams into a video output, in sync with its frames.
 
-Only the first video stream of a file is read as frames; a sink writes frames at one constant rate,
-so a variable-frame-rate input comes out at its average rate. A video sink can carry a video file's
-audio and subtitle streams along (:class:`TrackCopy`): copied as they are where the output container
-holds their codec, audio re-encoded as AAC where it does not, timed so that they stay in sync with
-the frames and cut where the frames end. Other streams (data, attachments) are not carried.
+A video sink can carry a video file's audio and subtitle streams along (:class:`TrackCopy`): copied
+as they are where the output container holds their codec, audio re-encoded as AAC where it does
+not, timed so that they stay in sync with the frames and cut where the frames end. Other streams
+(data, attachments) are not carried.
 """
 
 from __future__ import annotations
