@@ -82,16 +82,16 @@ class TrackCopy:
     stream that it does not hold (e.g. Opus in ``.mov`` or ``.avi``) is decoded and re-encoded as AAC
     (:data:`AAC_BIT_RATE`); a subtitle stream that it does not hold (SubRip or ASS text in ``.mp4``)
     is left out with a warning. The input's first video frame is time 0 of the output, as a
-    :class:`VideoFileSink` writes it, so sound, subtitles and picture stay as they were in the input;
-    what comes before that frame and after the output's last frame is dropped, in whole packets (an
-    upscale stopped after N frames has N frames of sound), except that a subtitle cue showing at the
-    first frame keeps the part of its time after it. AVI records no start time per stream, so
-    there the sound can lead the picture by the part of a packet cut at the start (under one
-    packet, typically 20-60 ms).
+    :class:`~lgfn.media.sinks.VideoFileSink` writes it, so sound, subtitles and picture stay as they
+    were in the input; what comes before that frame and after the output's last frame is dropped, in
+    whole packets (an upscale stopped after N frames has N frames of sound), except that a subtitle
+    cue showing at the first frame keeps the part of its time after it. AVI records no start time
+    per stream, so there the sound can lead the picture by the part of a packet cut at the start
+    (under one packet, typically 20-60 ms).
 
-    A :class:`VideoFileSink` drives it while it joins its segments into the output: :meth:`attach`
-    before the header, :meth:`mux_until` after each video packet (the tracks are interleaved with
-    the picture), :meth:`finish` at the end.
+    :func:`~lgfn.media.segments.join_segments` drives it while it joins a video output's segments:
+    :meth:`attach` before the header, :meth:`mux_until` after each video packet (the tracks are
+    interleaved with the picture), :meth:`finish` at the end.
 
     Args:
         source: the video file whose tracks are carried.
