@@ -35,10 +35,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         write(temporary)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
+        apply_umask(temporary, 0o666)  # mkstemp made it private (0600)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def apply_umask(path: str | os.PathLike, mode: int) -> None:
+    """Give ``path`` the permissions ``mode`` limited by the process umask, as ``open``/``mkdir`` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from lgfn.data.io import FRAME_EXTENSIONS, write_image
 from lgfn.errors import LGFNError
+from lgfn.files import apply_umask
 from lgfn.media.ffmpeg import av_message, encode_colour
 from lgfn.media.segments import (
     CODECS,
@@ -44,7 +45,6 @@ from lgfn.media.segments import (
 from lgfn.media.sources import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, parse_fps
 from lgfn.media.tracks import TrackCopy
 from lgfn.media.workfolder import (
-    apply_umask,
     move_into_place,
     prepare_work_folder,
     refuse_existing_output,

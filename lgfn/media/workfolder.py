@@ -154,13 +154,6 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def apply_umask(path: Path, mode: int) -> None:
-    """Give ``path`` the permissions ``mode`` limited by the process umask, as ``open``/``mkdir`` would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
-
-
 def move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:
     """Rename the finished ``temporary`` to ``path``, replacing an existing ``path`` only if ``overwrite``.
 

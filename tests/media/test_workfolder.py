@@ -13,7 +13,6 @@ from lgfn.media import workfolder
 from lgfn.media.workfolder import (
     JOB_FILE,
     LOCK_FILE,
-    apply_umask,
     lock_work_folder,
     move_into_place,
     prepare_work_folder,
@@ -215,15 +214,3 @@ def test_a_folder_that_cannot_take_the_place_puts_the_old_one_back(tmp_path, mon
     with pytest.raises(OSError, match="disk trouble"):
         move_into_place(new, out, overwrite=True)
     assert content(out) == "old" and content(new) == "new"
-
-
-@pytest.mark.parametrize(("kind", "mode"), [("file", 0o666), ("folder", 0o777)])
-def test_apply_umask_gives_the_permissions_of_a_new_file(tmp_path, kind, mode):
-    made = make(tmp_path / "made", kind, "x")
-    os.chmod(made, 0o700)
-    umask = os.umask(0o027)
-    try:
-        apply_umask(made, mode)
-    finally:
-        os.umask(umask)
-    assert made.stat().st_mode & 0o777 == mode & ~0o027
