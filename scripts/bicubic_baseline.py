@@ -21,42 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 from lgfn.console import run_main
-from lgfn.data.degradations import bicubic_upscale, crop_to_multiple, degrade
-from lgfn.data.io import list_frames, read_image
 from lgfn.errors import InputDataError
-from lgfn.metrics import calculate_psnr_ssim
-
-
-def score_clip(
-    frames: list[Path], scale: int, degradation: str, skip_ends: bool, crop_border: int
-) -> tuple[float, float]:
-    """Mean luma PSNR and SSIM of the Bicubic baseline over one clip's scored frames.
-
-    Args:
-        frames: the clip's ground-truth frame files in order.
-        scale: integer upscaling factor.
-        degradation: ``"bi"`` or ``"bd"``.
-        skip_ends: leave the first and last frame out of the means (the Vid4 protocol).
-        crop_border: pixels removed from each side before scoring.
-
-    Returns:
-        ``(mean_psnr_db, mean_ssim)``.
-    """
-    scored = frames[1:-1] if skip_ends else frames
-    if not scored:
-        raise InputDataError(f"{frames[0].parent}: too few frames to leave out the first and last")
-    psnrs, ssims = [], []
-    for path in scored:
-        gt = crop_to_multiple(read_image(path), scale)
-        sr = bicubic_upscale(degrade(gt, scale, degradation), scale)
-        p, s = calculate_psnr_ssim(sr, gt, crop_border=crop_border)
-        psnrs.append(p)
-        ssims.append(s)
-    return float(np.mean(psnrs)), float(np.mean(ssims))
+from lgfn.evaluation.datasets import build_eval_dataset
+from lgfn.evaluation.evaluator import evaluate
+from lgfn.inference import BicubicUpscaler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,28 +38,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--degradation", choices=("bi", "bd"), default="bi")
     parser.add_argument(
-        "--all-frames", action="store_true", help="also score each clip's first and last frame"
+        "--all-frames",
+        "--score-all-frames",
+        action="store_true",
+        help="also score each clip's first and last frame",
     )
     parser.add_argument("--crop-border", type=int, default=0)
     args = parser.parse_args(argv)
 
+    # Checked here so that the messages speak of this script's argument, not of a dataset option.
     if not args.gt_root.is_dir():
         raise InputDataError(f"ground-truth root not found: {args.gt_root} (expected one folder per clip)")
-    clips = sorted(p for p in args.gt_root.iterdir() if p.is_dir())
-    if not clips:
+    if not any(p.is_dir() for p in args.gt_root.iterdir()):
         raise InputDataError(f"no clip folders in {args.gt_root}")
+    dataset = build_eval_dataset(
+        "folder",
+        args.gt_root,
+        args.scale,
+        degradation=args.degradation,
+        score="all" if args.all_frames else "inner",
+    )
     start = time.perf_counter()
-    results = {}
-    for clip in tqdm(clips, desc="clips", unit="clip"):
-        results[clip.name] = score_clip(
-            list_frames(clip), args.scale, args.degradation, not args.all_frames, args.crop_border
-        )
+    report = evaluate(dataset, BicubicUpscaler(args.scale), crop_border=args.crop_border, method="bicubic")
     print(f"Bicubic x{args.scale}, {args.degradation.upper()}, luma PSNR (dB) / SSIM")
-    for name, (p, s) in results.items():
+    for name, clip in [*report["clips"].items(), ("average", report["average"])]:
+        p, s = clip["psnr"], clip["ssim"]
         print(f"{name:20s} {p:6.2f} / {s:.4f}    ({p:.4f} / {s:.5f})")
-    mean_p = float(np.mean([p for p, _ in results.values()]))
-    mean_s = float(np.mean([s for _, s in results.values()]))
-    print(f"{'average':20s} {mean_p:6.2f} / {mean_s:.4f}    ({mean_p:.4f} / {mean_s:.5f})")
     print(f"{time.perf_counter() - start:.1f} s")
     return 0
 

@@ -1,0 +1,14 @@
+"""The evaluation protocol: score an upscaler on a dataset as the paper does.
+
+- :mod:`~lgfn.evaluation.datasets`: which evaluation dataset a name and its options describe;
+- :mod:`~lgfn.evaluation.evaluator`: :func:`~lgfn.evaluation.evaluator.evaluate`, one method on
+  one dataset;
+- :mod:`~lgfn.evaluation.compare`: several methods on the same clips, with a side-by-side figure;
+- :mod:`~lgfn.evaluation.scoring`: one clip's PSNR/SSIM, and the ``Upscaler`` interface;
+- :mod:`~lgfn.evaluation.resume`: the log that lets an interrupted evaluation continue;
+- :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
+
+Submodules are imported directly (``from lgfn.evaluation.evaluator import evaluate``); this package
+file imports nothing, so that the configuration, which needs only the dataset names, does not pull
+in the metrics and the figures.
+"""

@@ -1,0 +1,142 @@
+"""One evaluation: super-resolve every clip of a dataset, score it as the paper does, report it.
+
+:func:`evaluate` runs an upscaler (:class:`lgfn.inference.VideoSuperResolver`, the bicubic baseline
+:class:`lgfn.inference.BicubicUpscaler`, or any :class:`~lgfn.evaluation.scoring.Upscaler`) over an
+:class:`~lgfn.data.eval_datasets.EvalDataset`. It composes the evaluation's parts:
+
+- :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
+- :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that an interrupted run continues;
+- :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
+  ``per_frame.csv``.
+
+Files written when ``out_dir`` is given: ``metrics.json``, ``per_frame.csv``, with ``save_images``
+the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while it runs
+``partial.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from lgfn.data.eval_datasets import EvalDataset
+from lgfn.errors import ConfigError
+from lgfn.evaluation.report import format_score, summarise, write_report
+from lgfn.evaluation.resume import ResumeLog, resume_settings
+from lgfn.evaluation.scoring import ClipScores, FrameCallback, Upscaler, score_clip
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate(
+    dataset: EvalDataset,
+    upscaler: Upscaler,
+    crop_border: int = 0,
+    luma: bool = True,
+    out_dir: str | Path | None = None,
+    save_images: bool = False,
+    progress: bool = True,
+    method: str | None = None,
+    protocol: Mapping[str, Any] | None = None,
+    frame_callback: FrameCallback | None = None,
+    resume: bool = False,
+    identity: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Super-resolve and score every clip of ``dataset``.
+
+    Args:
+        dataset: the clips; ``dataset[i]`` gives ``{"lq", "gt", "key", "scored", "names"}``.
+        upscaler: has ``scale`` (must equal ``dataset.scale``) and ``upscale_clip(lq, indices)``
+            yielding ``(index, sr)`` with ``sr`` ``(s*h, s*w, 3)`` uint8 RGB.
+        crop_border: pixels removed from each side before scoring (the paper: 0).
+        luma: score BT.601 luma (the paper) instead of RGB.
+        out_dir: where ``metrics.json``, ``per_frame.csv`` and images go; ``None`` writes nothing.
+        save_images: also write the super-resolved frames (needs ``out_dir``).
+        progress: show a progress bar over the scored frames.
+        method: the method name for the report (default: ``upscaler.name`` or its class name).
+        protocol: extra entries for the report's ``"protocol"`` (padding, checkpoint, ...).
+        frame_callback: called with ``(key, index, sr, gt)`` for every scored frame (e.g. to keep
+            a frame for a figure or to log it to TensorBoard).
+        resume: take the scores of the clips that an interrupted run with the same settings left in
+            ``out_dir/partial.jsonl`` and evaluate only the others.
+        identity: more settings (JSON values) that must match for a resume but are not reported,
+            e.g. the checkpoint file's size and modification time.
+
+    Returns:
+        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`).
+
+    Raises:
+        ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
+            ``out_dir``; ``out_dir`` holds an interrupted run's scores and ``resume`` is not set,
+            or they were made with other settings.
+        InputDataError: a clip cannot be read (see the dataset).
+    """
+    if upscaler.scale != dataset.scale:
+        raise ConfigError(
+            f"the model upscales x{upscaler.scale} but the {dataset.name} data is prepared for "
+            f"x{dataset.scale}; pass a matching --scale or checkpoint"
+        )
+    if save_images and out_dir is None:
+        raise ConfigError("save_images needs an output folder (out_dir)")
+    method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
+    full_protocol = {
+        **dataset.protocol(),
+        "crop_border": crop_border,
+        "metric": "luma" if luma else "rgb",
+        **(protocol or {}),
+    }
+    out = None if out_dir is None else _output_folder(Path(out_dir))
+    log = None if out is None else ResumeLog(out)
+    finished: dict[str, ClipScores] = {}
+    if log is not None:
+        finished = log.start(resume_settings(dataset.name, method, full_protocol, identity), resume)
+
+    clips: dict[str, ClipScores] = {}
+    total = sum(len(clip.scored) for clip in dataset.clips)
+    with tqdm(total=total, unit="frame", desc=f"{dataset.name} {method}", disable=not progress) as bar:
+
+        def each_frame(key: str, index: int, sr: np.ndarray, gt: np.ndarray) -> None:
+            if frame_callback is not None:
+                frame_callback(key, index, sr, gt)
+            bar.update(1)
+
+        for i, clip in enumerate(dataset.clips):
+            if clip.key in finished:
+                clips[clip.key] = finished[clip.key]
+                bar.update(len(clip.scored))
+                continue
+            scores = score_clip(
+                dataset[i],
+                upscaler,
+                method,
+                crop_border=crop_border,
+                luma=luma,
+                image_dir=out / "images" if save_images else None,
+                frame_callback=each_frame,
+            )
+            clips[clip.key] = scores
+            score = format_score(scores.result["psnr"], scores.result["ssim"])
+            logger.debug("%s: %s over %d frames", clip.key, score, scores.result["frames"])
+            if log is not None:
+                log.record(clip.key, scores)
+
+    results = {key: scores.result for key, scores in clips.items()}
+    report = summarise(dataset.name, method, full_protocol, results, dataset.splits)
+    if out is not None:
+        write_report(out, report, [row for scores in clips.values() for row in scores.rows])
+        log.remove()
+    return report
+
+
+def _output_folder(out: Path) -> Path:
+    """``out``, created when missing."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, or no permission
+        raise ConfigError(f"cannot make the output folder {out}: {exc.strerror}") from None
+    return out

@@ -1,0 +1,112 @@
+"""How one clip is scored: run the upscaler over its scored frames and measure each against the ground
+truth with :func:`lgfn.metrics.calculate_psnr_ssim`, as the paper's tables do.
+
+A clip's score is the mean over its scored frames (:class:`ClipScores`); the evaluation's average is
+then the mean of the clips' means (:mod:`lgfn.evaluation.report`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from lgfn.data.io import write_image
+from lgfn.metrics import calculate_psnr_ssim
+
+#: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
+FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
+
+
+class Upscaler(Protocol):
+    """What the evaluator needs from an upscaler (:class:`lgfn.inference.VideoSuperResolver`,
+    :class:`lgfn.inference.BicubicUpscaler`, or anything with the same ``scale`` and ``upscale_clip``)."""
+
+    scale: int
+
+    def upscale_clip(
+        self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]: ...
+
+
+@dataclass(frozen=True)
+class ClipScores:
+    """The scores of one clip.
+
+    Attributes:
+        result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}``, the clip's
+            entry in the report's ``"clips"``.
+        rows: one ``{"clip", "frame", "file", "psnr", "ssim"}`` per scored frame, in frame order
+            (the rows of ``per_frame.csv``).
+    """
+
+    result: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    """The mean of ``values``, or ``None`` when there are none.
+
+    ``None`` (JSON null) rather than NaN: a split none of whose clips was evaluated has no score.
+    """
+    return float(np.mean(values)) if len(values) else None
+
+
+def score_clip(
+    item: Mapping[str, Any],
+    upscaler: Upscaler,
+    method: str,
+    *,
+    crop_border: int = 0,
+    luma: bool = True,
+    image_dir: Path | None = None,
+    frame_callback: FrameCallback | None = None,
+) -> ClipScores:
+    """Super-resolve the scored frames of one clip and score each against its ground truth.
+
+    Args:
+        item: one dataset item, ``{"lq", "gt", "key", "scored", "names"}`` (see
+            :mod:`lgfn.data.eval_datasets`); ``lq`` frames ``(h, w, 3)``, ``gt`` ``(s*h, s*w, 3)``.
+        upscaler: yields ``(index, sr)`` for the scored indices, ``sr`` ``(s*h, s*w, 3)`` uint8 RGB.
+        method: the method's name, for error messages.
+        crop_border: pixels removed from each side before scoring.
+        luma: score BT.601 luma instead of RGB.
+        image_dir: when given, each super-resolved frame is written as
+            ``image_dir/<clip>/<frame file stem>.png``.
+        frame_callback: called with ``(key, index, sr, gt)`` for every scored frame, after its
+            image is written.
+
+    Returns:
+        The clip's scores.
+
+    Raises:
+        RuntimeError: the upscaler returned a frame of the wrong size, or not exactly the scored
+            frames in order.
+    """
+    key, gt, names = item["key"], item["gt"], item["names"]
+    scored = list(item["scored"])
+    rows: list[dict[str, Any]] = []
+    for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
+        if sr.shape != gt[index].shape:
+            raise RuntimeError(
+                f"{method} returned a {sr.shape} frame for clip {key} frame {index}, "
+                f"expected the ground truth's {gt[index].shape}"
+            )
+        psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
+        rows.append({"clip": key, "frame": index, "file": names[index], "psnr": psnr, "ssim": ssim})
+        if image_dir is not None:
+            write_image(image_dir / key / (Path(names[index]).stem + ".png"), sr)
+        if frame_callback is not None:
+            frame_callback(key, index, sr, gt[index])
+    produced = [row["frame"] for row in rows]
+    if produced != scored:
+        raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
+    result = {
+        "psnr": mean_or_none([row["psnr"] for row in rows]),
+        "ssim": mean_or_none([row["ssim"] for row in rows]),
+        "frames": len(scored),
+    }
+    return ClipScores(result, rows)
