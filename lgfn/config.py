@@ -45,6 +45,8 @@ from lgfn.errors import ConfigError
 from lgfn.evaluation.datasets import EVAL_DATASETS
 from lgfn.models.deform_conv import BACKENDS
 from lgfn.models.lgfn import LGFNConfig
+from lgfn.training.datasets import TRAIN_DATA_TYPES
+from lgfn.training.losses import LOSSES
 
 
 def _choice(default: Any, *choices: Any) -> Any:
@@ -100,7 +102,7 @@ class DataConfig:
         num_workers: data loading processes per training process (0: load in the main process).
     """
 
-    type: str = _choice("vimeo90k", "vimeo90k", "frame_folders", "video_files")
+    type: str = _choice("vimeo90k", *TRAIN_DATA_TYPES)
     root: str = ""
     list_file: str = ""
     lq_root: str = ""
@@ -167,7 +169,7 @@ class TrainConfig:
     weight_decay: float = _at_least(0.0, 0.0)
     lr_milestones: list[int] = field(default_factory=lambda: [50, 70, 90, 95])
     lr_gamma: float = _at_least(0.5, 0.0)
-    loss: str = _choice("l1", "l1", "charbonnier")
+    loss: str = _choice("l1", *LOSSES)
     charbonnier_eps: float = _at_least(1e-3, 0.0)
     grad_clip: float = _at_least(0.0, 0.0)
     save_every: int = _at_least(5000, 0)

@@ -1,6 +1,6 @@
 """Training speed and memory of LGFN in the paper's configuration.
 
-Runs the trainer's own optimisation step (:meth:`lgfn.engine.trainer.Trainer.train_step`: forward,
+Runs the trainer's own optimisation step (:meth:`lgfn.training.optimisation.Optimisation.step`: forward,
 L1 loss, backward, gradient norm, Adam) on random batches of the paper's shape, by default the full
 network, batch 8, 7 LR frames of 48x48 (HR 192x192), and prints iterations per second, the time of
 one epoch of Vimeo-90K (64,612 septuplets: 8,076 iterations of 8) and of the whole schedule, and
@@ -28,9 +28,10 @@ import torch
 from lgfn.config import load_config
 from lgfn.console import run_main, setup_logging
 from lgfn.devices import peak_memory_mib
-from lgfn.engine.trainer import Trainer
 from lgfn.models import LGFN
 from lgfn.stats import count_macs
+from lgfn.training.optimisation import Optimisation
+from lgfn.training.process import start_process
 
 REPO = Path(__file__).resolve().parents[1]
 #: Septuplets in Vimeo-90K's training list (one epoch).
@@ -60,16 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         *args.overrides,
     ]
     config = load_config(args.config, overrides)
-    trainer = Trainer(config, run_dir=Path("unused"))
-    trainer.setup_process()
-    iterations_per_epoch = VIMEO_TRAIN_SAMPLES // trainer.global_batch
-    trainer.setup_model(iterations_per_epoch)
-    device = trainer.device
+    process = start_process(config)
+    iterations_per_epoch = VIMEO_TRAIN_SAMPLES // process.global_batch
+    optimisation = Optimisation.build(config, process, iterations_per_epoch)
+    device = process.device
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
     iterations = args.iterations if args.iterations is not None else (20 if cuda else 2)
 
-    m, p, b = config.model, config.data.lq_patch, trainer.global_batch
+    m, p, b = config.model, config.data.lq_patch, process.global_batch
     generator = torch.Generator().manual_seed(0)
     batch = {
         "lq": torch.rand(b, m.num_frames, 3, p, p, generator=generator),
@@ -81,12 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.cuda.reset_peak_memory_stats(device)
 
     for _ in range(warmup):
-        trainer.train_step(batch)
+        optimisation.step(batch)
     if cuda:
         torch.cuda.synchronize(device)
     start = time.perf_counter()
     for _ in range(iterations):
-        trainer.train_step(batch)
+        optimisation.step(batch)
     if cuda:
         torch.cuda.synchronize(device)
     seconds = (time.perf_counter() - start) / iterations
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch": b,
         "lq_patch": p,
         "frames": m.num_frames,
-        "parameters": sum(q.numel() for q in trainer.model.parameters()),
+        "parameters": sum(q.numel() for q in optimisation.model.parameters()),
         "seconds_per_iteration": seconds,
         "iterations_per_second": 1 / seconds,
         "samples_per_second": b / seconds,
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vimeo_epoch_hours": seconds * iterations_per_epoch / 3600,
         "paper_schedule_days": seconds * iterations_per_epoch * config.train.epochs / 86400,
         "timed_iterations": iterations,
-        "skipped_steps": trainer.skipped_steps,
+        "skipped_steps": optimisation.skipped_steps,
     }
     if args.json:
         print(json.dumps(result))

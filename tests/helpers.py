@@ -9,7 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
+from lgfn.checkpoint import load_checkpoint
 from lgfn.config import ExperimentConfig, config_from_dict
 from lgfn.data.io import write_image
 
@@ -185,3 +187,15 @@ def tiny_config(data_root: Path, **sections: dict) -> ExperimentConfig:
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return config_from_dict(raw)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict of a project checkpoint."""
+    return load_checkpoint(path)["state_dict"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Two state dicts hold the same keys and bit-identical tensors."""
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -95,12 +95,12 @@ def test_half_precision_cuda_paths_are_close_to_fp32(precision):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_on_cuda_runs_and_its_checkpoint_loads_on_cpu(tmp_path, precision):
-    from lgfn.engine.trainer import Trainer
+    from lgfn.training.trainer import Trainer
     from tests.helpers import tiny_config, write_clips
 
     clips = write_clips(tmp_path / "clips")
     config = tiny_config(clips, train={"device": "cuda", "precision": precision, "epochs": 2})
-    trainer = Trainer(config, tmp_path / "run")
+    trainer = Trainer.build(config, tmp_path / "run")
     final = trainer.fit()
     assert trainer.iteration == 4 and trainer.skipped_steps == 0
     state = load_checkpoint(final)["state_dict"]

@@ -17,12 +17,10 @@ import yaml
 
 from lgfn.checkpoint import load_checkpoint
 from lgfn.config import ExperimentConfig
-from lgfn.engine.distributed import DistributedContext, ShardedEpochSampler, any_process, barrier
-from lgfn.engine.trainer import Trainer
 from lgfn.models import LGFN
-from tests.helpers import tiny_config, write_clips
-
-REPO = Path(__file__).resolve().parents[1]
+from lgfn.training.distributed import DistributedContext, ShardedEpochSampler, any_process, barrier
+from lgfn.training.trainer import Trainer
+from tests.helpers import REPO, tiny_config, write_clips
 
 
 def local_batches(sampler: ShardedEpochSampler) -> list[list[tuple[int, int]]]:
@@ -108,7 +106,7 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
 
     threads = torch.get_num_threads()
     try:
-        Trainer(config, tmp_path / "one").fit()
+        Trainer.build(config, tmp_path / "one").fit()
     finally:
         torch.set_num_threads(threads)
         torch.set_flush_denormal(False)

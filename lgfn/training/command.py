@@ -1,0 +1,53 @@
+"""The ``train.py`` command: its arguments, and the run they describe."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from lgfn.config import load_config
+from lgfn.console import setup_logging
+from lgfn.training.trainer import Trainer
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """The options of ``train.py``."""
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train LGFN. Multi-GPU: torchrun --nproc_per_node=N train.py -c CONFIG ...",
+    )
+    parser.add_argument("-c", "--config", required=True, help="experiment YAML file (see configs/)")
+    parser.add_argument("--out", help="run folder (default: runs/<config name>)")
+    parser.add_argument("--resume", action="store_true", help="continue from <run folder>/latest.pth")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=2e-4 (repeatable; the value is YAML)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``train.py``: parse arguments, load the config and train.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status (0); errors propagate for :func:`lgfn.console.run_main` to report.
+    """
+    args = build_arg_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if int(os.environ.get("RANK", "0")) != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # one process speaks for the run
+    config = load_config(args.config, args.overrides)
+    run_dir = Path(args.out) if args.out else Path("runs") / config.name
+    Trainer.build(config, run_dir, resume=args.resume).fit()
+    return 0

@@ -1,0 +1,83 @@
+"""Where this process trains: its place in the process group, its device and torch settings, and the
+global batch and learning rate that follow from the number of processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from lgfn.devices import resolve_device
+from lgfn.errors import ConfigError
+from lgfn.training import distributed
+from lgfn.training.distributed import DistributedContext
+
+if TYPE_CHECKING:
+    from lgfn.config import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class TrainingProcess:
+    """This process's share of a run.
+
+    Attributes:
+        dist: its place in the (possibly single-process) process group.
+        device: where it trains (its own GPU under torchrun).
+        global_batch: samples per optimisation step over all processes.
+        lr: the learning rate (scaled with the world size when ``train.scale_lr`` asks).
+    """
+
+    dist: DistributedContext
+    device: torch.device
+    global_batch: int
+    lr: float
+
+
+def start_process(config: ExperimentConfig) -> TrainingProcess:
+    """Join the process group (under torchrun), pick the device and torch's settings for it.
+
+    Args:
+        config: the experiment (``train`` and ``val.precision``).
+
+    Returns:
+        The process; call :func:`lgfn.training.distributed.shutdown` with its ``dist`` when done.
+
+    Raises:
+        ConfigError: a precision the device cannot run, or a global batch that does not split
+            evenly over the processes (the process group is left again first).
+        LGFNError: the device is not available.
+    """
+    cfg = config.train
+    wanted = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    dist = distributed.init_distributed(wanted)
+    try:
+        device = resolve_device(cfg.device, dist.local_rank, option="train.device")
+        for key, precision in (("train", cfg.precision), ("val", config.val.precision)):
+            if precision == "fp16" and device.type != "cuda":
+                raise ConfigError(f"{key}.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+        global_batch = cfg.batch_size * dist.world_size if cfg.batch_per_gpu else cfg.batch_size
+        if global_batch % dist.world_size:
+            raise ConfigError(
+                f"train.batch_size {cfg.batch_size} (global) does not split evenly over "
+                f"{dist.world_size} processes"
+            )
+    except BaseException:
+        distributed.shutdown(dist)
+        raise
+    _set_torch_options(device, cfg.num_threads)
+    lr = cfg.lr * dist.world_size if (cfg.batch_per_gpu and cfg.scale_lr) else cfg.lr
+    return TrainingProcess(dist, device, global_batch, lr)
+
+
+def _set_torch_options(device: torch.device, num_threads: int) -> None:
+    """Torch's process-wide settings for training on ``device`` with ``num_threads`` (0: default)."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    if device.type == "cpu":
+        # Denormal floats (which small weights and gradients can become) are handled 10-100x
+        # slower by CPUs; flushing them to zero costs nothing measurable in accuracy.
+        torch.set_flush_denormal(True)
+    if device.type == "cuda":
+        # Fixed patch sizes: let cuDNN pick the fastest convolution algorithms once.
+        torch.backends.cudnn.benchmark = True

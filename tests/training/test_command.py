@@ -1,0 +1,61 @@
+"""The train.py command: overrides, the default run folder, user errors as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lgfn.checkpoint import load_checkpoint
+from lgfn.config import load_config
+from lgfn.console import run_main
+from lgfn.training.command import main
+from tests.helpers import tiny_config
+
+
+def test_cli_trains_with_overrides(clips: Path, tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    code = run_main(main, ["-c", str(config), "--out", str(tmp_path / "run"), "--set", "train.iterations=1",
+                           "--set", "train.lr=5e-4"])  # fmt: skip
+    assert code == 0
+    saved = load_config(tmp_path / "run" / "config.yaml")
+    assert saved.train.iterations == 1 and saved.train.lr == pytest.approx(5e-4)
+    assert load_checkpoint(tmp_path / "run" / "final.pth")["iteration"] == 1
+
+
+def test_cli_default_run_folder_is_named_after_the_config(clips: Path, tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "my_experiment.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    monkeypatch.chdir(tmp_path)
+    assert run_main(main, ["-c", str(config), "--set", "train.iterations=1"]) == 0
+    assert (tmp_path / "runs" / "my_experiment" / "final.pth").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"train": {"lrr": 1}}, "unknown key train.lrr"),
+        ({"data": {"root": "/nonexistent/clips"}}, "training data folder not found: /nonexistent/clips"),
+        ({"data": {"type": "vimeo90k", "root": ""}}, "data.root"),
+    ],
+)
+def test_cli_user_errors_are_one_line_and_exit_2(
+    clips: Path, tmp_path: Path, capsys, change, message
+) -> None:
+    raw = tiny_config(clips).to_dict()
+    for section, values in change.items():
+        raw[section].update(values)
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert run_main(main, ["-c", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    if "lrr" in message:
+        assert str(config) in err
+
+
+def test_cli_missing_config_exits_2(tmp_path: Path, capsys) -> None:
+    assert run_main(main, ["-c", str(tmp_path / "absent.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
