@@ -139,7 +139,13 @@ class TrainConfig:
         lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``.
         lr_gamma: the factor at each milestone.
         loss: ``"l1"`` (the paper) or ``"charbonnier"`` (``sqrt(d^2 + charbonnier_eps^2)``).
-        charbonnier_eps: see ``loss``.
+        charbonnier_eps: see ``loss``; on the ``loss_pixel_range`` scale.
+        loss_pixel_range: the network's output and the ground truth are multiplied by this before
+            the loss: 255 (the paper; the authors' trainer compares ``output * 255`` with the 8-bit
+            HR frame, and the logged loss is in their units) or 1 (images in [0, 1]). Not a
+            constant factor with Adam: ``eps`` is added to the gradient's running magnitude, so
+            255 times larger gradients make it act 255 times smaller (see
+            :mod:`lgfn.training.losses`). ``grad_clip`` is a norm on this scale too.
         grad_clip: clip the global gradient norm to this value (0: no clipping).
         save_every: write ``latest.pth`` every this many iterations (0: only at the end).
         keep_last: also keep the last this many ``iter_<n>.pth`` checkpoints (0: none).
@@ -171,6 +177,7 @@ class TrainConfig:
     lr_gamma: float = _at_least(0.5, 0.0)
     loss: str = _choice("l1", *LOSSES)
     charbonnier_eps: float = _at_least(1e-3, 0.0)
+    loss_pixel_range: float = _at_least(255.0, 1e-6)
     grad_clip: float = _at_least(0.0, 0.0)
     save_every: int = _at_least(5000, 0)
     keep_last: int = _at_least(0, 0)

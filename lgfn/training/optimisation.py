@@ -122,7 +122,7 @@ class Optimisation:
         if process.dist.enabled:
             ids = [process.device.index] if process.device.type == "cuda" else None
             net = DistributedDataParallel(model, device_ids=ids)
-        loss = TrainingLoss(cfg.loss, cfg.charbonnier_eps)
+        loss = TrainingLoss(cfg.loss, cfg.charbonnier_eps, cfg.loss_pixel_range)
         return cls(
             model,
             net,
