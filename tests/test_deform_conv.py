@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import pytest
 import torch
@@ -142,3 +143,15 @@ def test_grid_sample_backend_answers_channels_last_with_channels_last():
         )
     assert ref.is_contiguous() and got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_initialisation_is_the_authors():
+    """Weight and bias uniform in +-1/sqrt(fan_in) (the authors' DCN module); the offset/mask
+    predictor starts at zero, so the first sampling is the regular grid with mask 1/2."""
+    torch.manual_seed(0)
+    dcn = ModulatedDeformConv(64, 64, 64, 3, 8)
+    bound = 1 / math.sqrt(64 * 9)
+    for tensor in (dcn.weight, dcn.bias):
+        assert tensor.abs().max() <= bound and tensor.abs().max() > 0.9 * bound
+    assert dcn.bias.std() > bound / 3  # uniform on +-bound has std bound/sqrt(3)
+    assert not dcn.conv_offset_mask.weight.any() and not dcn.conv_offset_mask.bias.any()

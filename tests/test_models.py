@@ -126,6 +126,7 @@ def test_offset_layout_is_dcnv2_per_group_per_tap_dy_dx():
     dcn = ModulatedDeformConv(1, 1, 1, deformable_groups=1)
     with torch.no_grad():
         dcn.weight.zero_()
+        dcn.bias.zero_()
         dcn.weight[0, 0, 1, 1] = 1.0  # identity kernel
         # Channels (a, b, m): a = taps 0..4 as (dy, dx) pairs, b = taps 4.5..8; dx of every tap = 1.
         bias = torch.zeros(27)

@@ -206,10 +206,11 @@ class ModulatedDeformConv(nn.Module):
         self.backend = backend
 
     def reset_parameters(self) -> None:
-        """Uniform weights in ``±1/sqrt(fan_in)``, zero bias, and a zero offset/mask predictor."""
+        """Weights and bias uniform in ``±1/sqrt(fan_in)`` (the authors' DCN module, like PyTorch's
+        convolutions), and a zero offset/mask predictor (the sampling starts on the regular grid)."""
         bound = 1.0 / math.sqrt(self.weight[0].numel())
         nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.zeros_(self.bias)
+        nn.init.uniform_(self.bias, -bound, bound)
         nn.init.zeros_(self.conv_offset_mask.weight)
         nn.init.zeros_(self.conv_offset_mask.bias)
 
