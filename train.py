@@ -6,7 +6,7 @@ Several GPUs: ``torchrun --nproc_per_node=N train.py -c ...``. Everything is in
 
 import sys
 
-from lgfn.console import run_main
+from lgfn.cli.console import run_main
 from lgfn.engine.trainer import main
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,14 +15,16 @@ import torch
 
 import lgfn
 from lgfn import cli
+from lgfn.cli import options
 from lgfn.data import video
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
-from lgfn.data.video import open_sink, open_source, read_video_frames
+from lgfn.data.video import open_source, read_video_frames
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.models import LGFN
 from tests.helpers import (
     NTSC_FILM,
+    REPO,
     TINY_MODEL,
     beep_time,
     close_to,
@@ -33,8 +34,6 @@ from tests.helpers import (
     write_video_pyav,
     write_video_with_audio,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -340,30 +339,6 @@ def test_odd_output_size_is_padded_in_video_kept_in_folder(tmp_path, capsys):
     assert open_source(tmp_path / "f").size == (33, 27)
 
 
-def test_memory_stays_flat_on_a_long_video(tmp_path):
-    """Python-heap peak (numpy frames included) while streaming 20 vs 120 frames through the pipeline."""
-    frames = make_frames(120, 48, 32)
-    write_video_pyav(tmp_path / "long.mp4", frames, fps=Fraction(25))
-    write_video_pyav(tmp_path / "short.mp4", frames[:20], fps=Fraction(25))
-
-    def peak(name: str) -> int:
-        source = open_source(tmp_path / f"{name}.mp4")
-        tracemalloc.start()
-        try:
-            with open_sink(tmp_path / "out.mp4", fps=source.fps, overwrite=True) as sink:
-                report = cli.upscale_stream(source, BicubicUpscaler(4), sink)
-            peak_bytes = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert report.frames == source.num_frames == len(read_video_frames(tmp_path / "out.mp4"))
-        return peak_bytes
-
-    peak("short")  # the first run also imports modules and fills caches
-    short, long = peak("short"), peak("long")
-    held = 100 * (4 * 32) * (4 * 48) * 3  # what keeping the 100 extra output frames would cost (7.4 MB)
-    assert long - short < held / 10, (short, long)
-
-
 # ---------------------------------------------------------------------------------------------
 # Failures: one line, exit status 2 (130 for Ctrl-C), no output
 
@@ -520,13 +495,13 @@ def test_output_equal_to_input_and_missing_default_checkpoint(tmp_path, monkeypa
     write_folder(tmp_path / "in", make_frames(2, 10, 8))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "in", "--method", "bicubic", "--overwrite") == 2
     assert "is INPUT" in error_line(capsys)
-    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT", tmp_path / "no_such.pth")
+    monkeypatch.setattr(options, "DEFAULT_CHECKPOINT", tmp_path / "no_such.pth")
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out") == 2
     assert "pass --ckpt PATH" in error_line(capsys) and len(os.listdir(tmp_path)) == 1
 
 
 def test_default_checkpoint_is_looked_up_in_the_checkout():
-    assert cli.DEFAULT_CHECKPOINT == REPO / "checkpoints" / "lgfn_x4_demo.pth"
+    assert options.default_checkpoint() == REPO / "checkpoints" / "lgfn_x4_demo.pth"
 
 
 def test_python_dash_m_help_and_version():
