@@ -110,6 +110,26 @@ def test_plain_reference_path_gives_the_default_paths_frames(tmp_path, tiny_ckpt
         assert np.abs(a.astype(np.int16) - b).max() <= 1
 
 
+def test_self_ensemble_gives_the_resolvers_frames_and_a_resumed_run_must_repeat_it(
+    tmp_path, tiny_ckpt, monkeypatch, capsys
+):
+    frames = make_frames(5, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--self-ensemble") == 0
+    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), self_ensemble=True)
+    expected = [sr for _, sr in resolver.upscale_clip(frames)]
+    for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 2)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt) == 130
+    resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
+    assert run_cli(*resume, "--self-ensemble") == 2
+    assert "self_ensemble: None then, True now" in error_line(capsys)
+    assert run_cli(*resume) == 0
+
+
 def test_folder_to_video_uses_default_or_given_fps(tmp_path):
     write_folder(tmp_path / "in", make_frames(5, 10, 8))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "a.mp4", "--method", "bicubic") == 0
