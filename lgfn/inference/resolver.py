@@ -48,7 +48,8 @@ def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, h, w)`` float -> ``(h, w, 3)`` uint8: clamped to [0, 1], scaled and rounded."""
-    return image.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    # Not in place: the resolver's outputs are inference tensors, read-only outside inference mode.
+    return image.float().clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def _check_options(model: LGFN, batch: int, padding: str, tile: int, tile_overlap: int) -> None:
@@ -179,8 +180,9 @@ class VideoSuperResolver:
         Args:
             frames: all LR frames of the clip, each ``(h, w, 3)`` uint8 RGB, same size.
             indices: centre frames to produce (default: all), increasing.
-            as_float: yield the raw network output ``(3, s*h, s*w)`` float32 tensor (not clamped)
-                instead of the 8-bit image; for comparing code paths.
+            as_float: yield the raw network output ``(3, s*h, s*w)`` float32 tensor (not clamped;
+                an inference tensor, read-only outside ``torch.inference_mode``) instead of the
+                8-bit image; for comparing code paths.
 
         Yields:
             ``(index, sr)`` in the order of ``indices``; ``sr`` is ``(s*h, s*w, 3)`` uint8 RGB.
@@ -221,18 +223,22 @@ class VideoSuperResolver:
     def _run(
         self, windows: Iterator[Window], fetch: Callable[[int], np.ndarray]
     ) -> Iterator[tuple[int, torch.Tensor]]:
-        """Batch windows, run them and yield ``(centre, sr)`` in order, ``sr`` float ``(3, s*h, s*w)``."""
+        """Batch windows, run them and yield ``(centre, sr)`` in order, ``sr`` float ``(3, s*h, s*w)``.
+
+        Inference mode is on while a batch runs, never across a ``yield``: it is thread-wide, and
+        held across one it would leak into the caller's code (or leave it on for good when two
+        resolvers' generators are interleaved).
+        """
         cache: FrameCache = {}
         pending: list[Window] = []
-        with torch.inference_mode():
-            for window in windows:
-                pending.append(window)
-                if len(pending) == self.batch:
-                    yield from self._run_batch(pending, fetch, cache)
-                    self._evict(cache, pending[-1][0])
-                    pending = []
-            if pending:
+        for window in windows:
+            pending.append(window)
+            if len(pending) == self.batch:
                 yield from self._run_batch(pending, fetch, cache)
+                self._evict(cache, pending[-1][0])
+                pending = []
+        if pending:
+            yield from self._run_batch(pending, fetch, cache)
 
     def _evict(self, cache: FrameCache, last_centre: int) -> None:
         # Later windows have centres > last_centre and never reach back more than t-1 frames.
@@ -254,9 +260,10 @@ class VideoSuperResolver:
             cache[key] = (frame, features)
         return cache[key]
 
+    @torch.inference_mode()
     def _run_batch(
         self, windows: list[Window], fetch: Callable[[int], np.ndarray], cache: FrameCache
-    ) -> Iterator[tuple[int, torch.Tensor]]:
+    ) -> list[tuple[int, torch.Tensor]]:
         total = None
         for tf_id, tf in enumerate(self.transforms):
             entries = [[self._frame(cache, fetch, tf_id, i) for i in idx] for _, idx in windows]
@@ -270,8 +277,7 @@ class VideoSuperResolver:
             out = inverse_transform(out, tf)  # (B, 3, s*h, s*w), float32
             total = out if total is None else total.add_(out)
         total = total / len(self.transforms)
-        for (centre, _), sr in zip(windows, total, strict=True):
-            yield centre, sr
+        return [(centre, sr) for (centre, _), sr in zip(windows, total, strict=True)]
 
     def _forward_crop(self, frames: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
         """One forward pass on (possibly cropped) windows; returns float32 ``(B, 3, s*h, s*w)``."""

@@ -53,6 +53,17 @@ def test_invalid_options_are_clear_errors(model):
         next(VideoSuperResolver(model).upscale_clip([]))
 
 
+def test_inference_mode_never_leaks_into_the_callers_code(model, clip):
+    """Grad mode is thread-wide: a resolver switches it off only while it computes, so that code run
+    between its outputs (or interleaved resolvers) keeps the caller's mode."""
+    first = VideoSuperResolver(model).upscale_clip(clip[:4])
+    second = VideoSuperResolver(model, batch=2).stream(iter(clip[:4]))
+    next(first), next(second)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    assert len(list(zip(first, second, strict=True))) == 3
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+
+
 @pytest.mark.slow
 def test_compiled_path_matches_the_eager_one(run_float):
     """torch.compile (inductor, C++ on CPU) is an option; it must not change the output."""
