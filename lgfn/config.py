@@ -188,7 +188,7 @@ class TrainConfig:
 
 @dataclass
 class ValConfig:
-    """Validation during training, run by rank 0 with :func:`lgfn.engine.evaluator.evaluate`.
+    """Validation during training, run by rank 0 with :func:`lgfn.evaluation.evaluator.evaluate`.
 
     Attributes:
         dataset: ``""`` (no validation), ``"vid4"`` (``root`` holds ``GT/<clip>/``), ``"spmcs"``,

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lgfn.cli.console import parse_size, run_main
 from lgfn.config import parse_model_overrides
-from lgfn.console import parse_size, run_main
 from lgfn.devices import resolve_device
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN, LGFNConfig

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lgfn.console import parse_size, run_main
+from lgfn.cli.console import parse_size, run_main
 from lgfn.data.degradations import bi_degrade, bicubic_upscale
 from lgfn.data.resize import imresize
 from lgfn.metrics import calculate_psnr_ssim, psnr, ssim

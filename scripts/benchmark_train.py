@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
+from lgfn.cli.console import run_main, setup_logging
 from lgfn.config import load_config
-from lgfn.console import run_main, setup_logging
 from lgfn.devices import peak_memory_mib
 from lgfn.models import LGFN
 from lgfn.stats import count_macs

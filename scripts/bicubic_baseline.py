@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from lgfn.console import run_main
+from lgfn.cli.console import run_main
 from lgfn.errors import InputDataError
 from lgfn.evaluation.datasets import build_eval_dataset
 from lgfn.evaluation.evaluator import evaluate

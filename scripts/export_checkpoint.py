@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lgfn
 from lgfn.checkpoint import load_checkpoint
-from lgfn.console import run_main
+from lgfn.cli.console import run_main
 
 
 def main(argv: list[str] | None = None) -> int:

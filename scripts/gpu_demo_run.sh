@@ -39,7 +39,7 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" != 1 ]; then
     echo "== CUDA tests ($(left) s left)"
     timeout 150 python3 -m pytest -q -p no:cacheprovider -m 'not slow' tests/test_cuda.py \
-        tests/test_inference.py tests/test_deform_conv.py >"$OUT/tests.log" 2>&1
+        tests/inference tests/test_deform_conv.py >"$OUT/tests.log" 2>&1
     tail -3 "$OUT/tests.log"
 fi
 if [ -z "${SPEED:-}" ]; then

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lgfn.cli.console import parse_size, run_main
 from lgfn.config import ModelConfig, parse_model_overrides
-from lgfn.console import parse_size, run_main
 from lgfn.errors import ConfigError
 from lgfn.models import LGFN
 from lgfn.stats import count_macs, count_parameters

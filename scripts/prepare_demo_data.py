@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lgfn.console import run_main
+from lgfn.cli.console import run_main
 from lgfn.data.io import list_frames, read_image, write_image
 from lgfn.data.samples import sample_clip_path
 from lgfn.errors import InputDataError

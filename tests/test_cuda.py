@@ -111,17 +111,14 @@ def test_training_on_cuda_runs_and_its_checkpoint_loads_on_cpu(tmp_path, precisi
 
 
 def test_fast_cuda_path_lets_cudnn_pick_its_algorithms():
-    from argparse import Namespace
+    from lgfn.inference import InferenceOptions, resolver_from_options
 
-    from lgfn.inference import resolver_from_args
-
-    args = dict(precision="fp32", batch=1, padding="new_info", tile=0, tile_overlap=16, compile=False)
     before = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        resolver_from_args(_model(), Namespace(plain=True, **args), torch.device("cuda"))
+        resolver_from_options(_model(), InferenceOptions(plain=True), torch.device("cuda"))
         assert not torch.backends.cudnn.benchmark
-        resolver_from_args(_model(), Namespace(plain=False, **args), torch.device("cuda"))
+        resolver_from_options(_model(), InferenceOptions(), torch.device("cuda"))
         assert torch.backends.cudnn.benchmark
     finally:
         torch.backends.cudnn.benchmark = before

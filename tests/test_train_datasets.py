@@ -22,9 +22,9 @@ from lgfn.data.train_datasets import (
     sample_rng,
 )
 from lgfn.data.windows import window_indices
-from lgfn.engine.distributed import ShardedEpochSampler
 from lgfn.errors import InputDataError
 from lgfn.media import read_video_frames
+from lgfn.training.distributed import ShardedEpochSampler
 
 
 def random_frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -19,7 +19,7 @@ fills its own copy; fine for small datasets), ``"disk"`` writes it once as a PNG
 run (with Vimeo-90K that folder becomes the LR dataset, about 1/16 the size of the HR one).
 
 Randomness: an item is requested as ``dataset[(index, epoch)]`` (what
-:class:`lgfn.engine.distributed.ShardedEpochSampler` yields) or ``dataset[index]`` (epoch 0). The
+:class:`lgfn.training.distributed.ShardedEpochSampler` yields) or ``dataset[index]`` (epoch 0). The
 crop and flips come from a generator seeded with ``(seed, epoch, index)``, so a sample is the same
 whichever process or loader worker makes it and however many there are; this is what makes
 multi-GPU runs equal to single-GPU ones and resumed runs equal to uninterrupted ones.

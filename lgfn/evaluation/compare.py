@@ -14,7 +14,7 @@ from lgfn.data.eval_datasets import EvalDataset
 from lgfn.errors import ConfigError
 from lgfn.evaluation.evaluator import evaluate
 from lgfn.evaluation.report import format_score
-from lgfn.evaluation.scoring import Upscaler
+from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.visualize import save_side_by_side
 

@@ -28,7 +28,8 @@ from lgfn.data.eval_datasets import EvalDataset
 from lgfn.errors import ConfigError
 from lgfn.evaluation.report import format_score, summarise, write_report
 from lgfn.evaluation.resume import ResumeLog, resume_settings
-from lgfn.evaluation.scoring import ClipScores, FrameCallback, Upscaler, score_clip
+from lgfn.evaluation.scoring import ClipScores, FrameCallback, score_clip
+from lgfn.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
 

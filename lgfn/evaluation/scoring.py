@@ -7,29 +7,19 @@ then the mean of the clips' means (:mod:`lgfn.evaluation.report`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from lgfn.data.io import write_image
+from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
-
-
-class Upscaler(Protocol):
-    """What the evaluator needs from an upscaler (:class:`lgfn.inference.VideoSuperResolver`,
-    :class:`lgfn.inference.BicubicUpscaler`, or anything with the same ``scale`` and ``upscale_clip``)."""
-
-    scale: int
-
-    def upscale_clip(
-        self, frames: Sequence[np.ndarray], indices: Sequence[int] | None = None
-    ) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@
 - :mod:`~lgfn.training.resume`: RNG states and the checks a resume makes;
 - :mod:`~lgfn.training.signals`: Ctrl-C and SIGTERM;
 - :mod:`~lgfn.training.validation`: scoring the weights during training;
-- :mod:`~lgfn.training.command`: the ``train.py`` command.
 
 Submodules are imported directly; this file imports nothing, so that :mod:`lgfn.config` can import
 the constants it shares with them (:data:`~lgfn.training.datasets.TRAIN_DATA_TYPES`,

@@ -3,14 +3,13 @@ keeping a few SR | GT crops for TensorBoard."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 import torch
 
 from lgfn.data.eval_datasets import EvalDataset
-from lgfn.engine.evaluator import evaluate
+from lgfn.evaluation.evaluator import evaluate
 from lgfn.inference import VideoSuperResolver
 from lgfn.models.lgfn import LGFN
 
@@ -34,7 +33,7 @@ def score_model(
         The evaluator's report (``report["average"]["psnr"]``, ``["ssim"]``, ``report["clips"]``) and
         ``(name, (c, 2c, 3) uint8)`` crops, SR beside GT, named ``<clip>/<frame index>``.
     """
-    upscaler = VideoSuperResolver(copy_for_validation(model), device=device, precision=precision)
+    upscaler = VideoSuperResolver(model, device=device, precision=precision)  # runs its own copy
     crops: list[tuple[str, np.ndarray]] = []
 
     def keep_crop(key: str, index: int, sr: np.ndarray, gt: np.ndarray) -> None:
@@ -43,13 +42,6 @@ def score_model(
 
     report = evaluate(dataset, upscaler, progress=False, method="lgfn", frame_callback=keep_crop)
     return report, crops
-
-
-def copy_for_validation(model: LGFN) -> LGFN:
-    """A copy of the training model for :class:`~lgfn.inference.VideoSuperResolver`, which changes the
-    model it is given (memory format, eval mode, deformable backend): none of that may leak into
-    training. The one place to drop once the resolver leaves its model as it is."""
-    return copy.deepcopy(model)
 
 
 def side_by_side(sr: np.ndarray, gt: np.ndarray) -> np.ndarray:

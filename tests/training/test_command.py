@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from lgfn.checkpoint import load_checkpoint
+from lgfn.cli.console import run_main
+from lgfn.cli.train import main
 from lgfn.config import load_config
-from lgfn.console import run_main
-from lgfn.training.command import main
 from tests.helpers import tiny_config
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lgfn.cli.console import run_main
+from lgfn.cli.train import main
 from lgfn.config import DataConfig
-from lgfn.console import run_main
 from lgfn.errors import ConfigError
-from lgfn.training.command import main
 from lgfn.training.datasets import TRAIN_DATA_TYPES, build_train_dataset, build_val_dataset
 from tests.helpers import tiny_config
 

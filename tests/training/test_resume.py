@@ -15,9 +15,9 @@ import yaml
 
 import lgfn
 from lgfn.checkpoint import load_checkpoint
+from lgfn.cli.console import run_main
+from lgfn.cli.train import main
 from lgfn.config import load_config
-from lgfn.console import run_main
-from lgfn.training.command import main
 from lgfn.training.optimisation import Optimisation
 from lgfn.training.resume import RUN_TIME_SETTINGS, capture_rng_states, changed_settings, restore_rng_states
 from lgfn.training.trainer import Trainer

@@ -8,8 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from lgfn.cli.console import setup_logging
 from lgfn.config import load_config
-from lgfn.console import setup_logging
 from lgfn.training.trainer import Trainer
 
 
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status (0); errors propagate for :func:`lgfn.console.run_main` to report.
+        The exit status (0); errors propagate for :func:`lgfn.cli.console.run_main` to report.
     """
     args = build_arg_parser().parse_args(argv)
     setup_logging(args.verbose)

@@ -1,8 +1,8 @@
-"""test.py end to end: the no-argument sample run, benchmark runs and one clear error line per bad input."""
+"""``python test.py`` (lgfn.cli.evaluate) end to end: the no-argument sample run, benchmark runs and one
+clear error line per bad input."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,20 +14,16 @@ import torch
 from PIL import Image
 
 from lgfn import save_checkpoint
-from lgfn.console import run_main
+from lgfn.cli import evaluate, options
+from lgfn.cli.console import run_main
 from lgfn.data.io import read_image, write_image
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN
 from tests.helpers import REPO, TINY_MODEL
 
-# "test" is also the name of a standard-library package, so load the script from its path.
-_spec = importlib.util.spec_from_file_location("lgfn_test_script", REPO / "test.py")
-script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(script)
-
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    code = run_main(script.main, argv)
+    code = run_main(evaluate.main, argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -62,7 +58,7 @@ def vid4_tree(tmp_path: Path) -> Path:
 def test_sample_run_without_checkpoint_shows_bicubic(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(script, "DEFAULT_CHECKPOINT", tmp_path / "missing.pth")
+    monkeypatch.setattr(options, "DEFAULT_CHECKPOINT", tmp_path / "missing.pth")
     out = tmp_path / "out"
     code, stdout, _ = _run(["--max-frames", "5", "--out", str(out), "--no-progress"], capsys)
     assert code == 0
@@ -80,7 +76,7 @@ def test_sample_run_without_checkpoint_shows_bicubic(
 def test_sample_run_compares_lgfn_with_bicubic(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture, tiny_checkpoint: Path
 ) -> None:
-    monkeypatch.setattr(script, "DEFAULT_CHECKPOINT", tiny_checkpoint)
+    monkeypatch.setattr(options, "DEFAULT_CHECKPOINT", tiny_checkpoint)
     out = tmp_path / "out"
     code, stdout, _ = _run(["--max-frames", "6", "--out", str(out), "--no-progress"], capsys)
     assert code == 0

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from lgfn.console import parse_size
+from lgfn.cli.console import parse_size
 
 
 def test_parse_size_reads_either_order_into_h_w():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,14 +15,15 @@ import torch
 
 import lgfn
 from lgfn import cli
-from lgfn.data import video
+from lgfn.cli import options
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
-from lgfn.data.video import open_sink, open_source, read_video_frames
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
+from lgfn.media import open_source, read_video_frames, sinks
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.models import LGFN
 from tests.helpers import (
     NTSC_FILM,
+    REPO,
     TINY_MODEL,
     beep_time,
     close_to,
@@ -33,8 +33,6 @@ from tests.helpers import (
     write_video_pyav,
     write_video_with_audio,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -109,6 +107,26 @@ def test_plain_reference_path_gives_the_default_paths_frames(tmp_path, tiny_ckpt
     assert len(fast) == len(plain) == 6
     for a, b in zip(fast, plain, strict=True):
         assert np.abs(a.astype(np.int16) - b).max() <= 1
+
+
+def test_self_ensemble_gives_the_resolvers_frames_and_a_resumed_run_must_repeat_it(
+    tmp_path, tiny_ckpt, monkeypatch, capsys
+):
+    frames = make_frames(5, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--self-ensemble") == 0
+    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), self_ensemble=True)
+    expected = [sr for _, sr in resolver.upscale_clip(frames)]
+    for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 2)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt) == 130
+    resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
+    assert run_cli(*resume, "--self-ensemble") == 2
+    assert "self_ensemble: None then, True now" in error_line(capsys)
+    assert run_cli(*resume) == 0
 
 
 def test_folder_to_video_uses_default_or_given_fps(tmp_path):
@@ -340,30 +358,6 @@ def test_odd_output_size_is_padded_in_video_kept_in_folder(tmp_path, capsys):
     assert open_source(tmp_path / "f").size == (33, 27)
 
 
-def test_memory_stays_flat_on_a_long_video(tmp_path):
-    """Python-heap peak (numpy frames included) while streaming 20 vs 120 frames through the pipeline."""
-    frames = make_frames(120, 48, 32)
-    write_video_pyav(tmp_path / "long.mp4", frames, fps=Fraction(25))
-    write_video_pyav(tmp_path / "short.mp4", frames[:20], fps=Fraction(25))
-
-    def peak(name: str) -> int:
-        source = open_source(tmp_path / f"{name}.mp4")
-        tracemalloc.start()
-        try:
-            with open_sink(tmp_path / "out.mp4", fps=source.fps, overwrite=True) as sink:
-                report = cli.upscale_stream(source, BicubicUpscaler(4), sink)
-            peak_bytes = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert report.frames == source.num_frames == len(read_video_frames(tmp_path / "out.mp4"))
-        return peak_bytes
-
-    peak("short")  # the first run also imports modules and fills caches
-    short, long = peak("short"), peak("long")
-    held = 100 * (4 * 32) * (4 * 48) * 3  # what keeping the 100 extra output frames would cost (7.4 MB)
-    assert long - short < held / 10, (short, long)
-
-
 # ---------------------------------------------------------------------------------------------
 # Failures: one line, exit status 2 (130 for Ctrl-C), no output
 
@@ -441,7 +435,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_frames(tmp_path, tiny_ckpt
 
 
 def test_resumed_video_output(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(video, "SEGMENT_FRAMES", 2)
+    monkeypatch.setattr(sinks, "SEGMENT_FRAMES", 2)
     frames = make_frames(7, 10, 8)
     write_folder(tmp_path / "in", frames)
     with monkeypatch.context() as patch:
@@ -520,13 +514,13 @@ def test_output_equal_to_input_and_missing_default_checkpoint(tmp_path, monkeypa
     write_folder(tmp_path / "in", make_frames(2, 10, 8))
     assert run_cli(tmp_path / "in", "-o", tmp_path / "in", "--method", "bicubic", "--overwrite") == 2
     assert "is INPUT" in error_line(capsys)
-    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT", tmp_path / "no_such.pth")
+    monkeypatch.setattr(options, "DEFAULT_CHECKPOINT", tmp_path / "no_such.pth")
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out") == 2
     assert "pass --ckpt PATH" in error_line(capsys) and len(os.listdir(tmp_path)) == 1
 
 
 def test_default_checkpoint_is_looked_up_in_the_checkout():
-    assert cli.DEFAULT_CHECKPOINT == REPO / "checkpoints" / "lgfn_x4_demo.pth"
+    assert options.default_checkpoint() == REPO / "checkpoints" / "lgfn_x4_demo.pth"
 
 
 def test_python_dash_m_help_and_version():

@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: logging set-up and user-facing error handling."""
+"""What every command-line entry point shares: logging set-up, user-facing error handling (one
+``error:`` line and an exit status) and the frame-size option type."""
 
 from __future__ import annotations
 

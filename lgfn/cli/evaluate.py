@@ -1,0 +1,360 @@
+"""``python test.py``: evaluate LGFN (or the bicubic baseline) with the paper's protocol.
+
+With no arguments: the bundled real sample clip (``carphone_pristine``, first 32 frames), LGFN from
+``checkpoints/lgfn_x4_demo.pth`` against bicubic, a PSNR/SSIM table and a side-by-side picture::
+
+    python test.py
+
+Benchmarks (layouts in data/README.md)::
+
+    python test.py --dataset vid4 --data-root data/Vid4 --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vid4 --data-root data/Vid4 --method bicubic
+    python test.py --dataset spmcs --data-root data/SPMCS --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vimeo90k --data-root data/vimeo_septuplet --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset folder --data-root my_clips --ckpt checkpoints/lgfn_x4.pth
+
+Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
+(default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
+every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with ``--resume``. The work is
+done by :mod:`lgfn.evaluation`; this module reads the command line and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import lgfn
+from lgfn.cli.console import setup_logging
+from lgfn.cli.options import (
+    DEFAULT_BICUBIC_SCALE,
+    METHODS,
+    CommandParser,
+    OptionContainer,
+    add_checkpoint_option,
+    add_inference_options,
+    add_scale_option,
+    default_checkpoint,
+    inference_settings,
+)
+from lgfn.data.eval_datasets import EvalDataset, FramesDataset
+from lgfn.errors import ConfigError
+from lgfn.evaluation.compare import compare_methods
+from lgfn.evaluation.datasets import build_eval_dataset
+from lgfn.evaluation.evaluator import evaluate
+from lgfn.evaluation.report import format_table
+from lgfn.files import file_identity
+from lgfn.inference import (
+    BicubicUpscaler,
+    InferenceOptions,
+    Upscaler,
+    VideoSuperResolver,
+    resolver_from_options,
+)
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(lgfn.__file__).resolve().parents[1]
+DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
+#: Per-clip rows are printed up to this many clips (Vimeo-90K-T has 7,824).
+MAX_TABLE_CLIPS = 50
+
+
+# -------------------------------------------------------------------------------------------------
+# Options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``test.py`` parser: what to evaluate on, with which method, how to score and where to write."""
+    parser = CommandParser(
+        prog="test.py",
+        description="Evaluate LGFN or bicubic on Vid4, SPMCS, Vimeo-90K-T, your clips or the bundled sample.",
+    )
+    _add_data_options(parser.add_argument_group("data"))
+    _add_method_options(parser.add_argument_group("method"))
+    _add_scoring_options(parser.add_argument_group("scoring and output"))
+    return parser
+
+
+def _add_data_options(data: OptionContainer) -> None:
+    data.add_argument(
+        "--dataset", choices=DATASETS, default="sample", help="what to evaluate on (default: %(default)s)"
+    )
+    data.add_argument("--data-root", type=Path, help="dataset folder (layouts in data/README.md)")
+    data.add_argument("--clips", nargs="+", metavar="NAME", help="evaluate only these clips")
+    data.add_argument(
+        "--degradation",
+        choices=("bi", "bd"),
+        default="bi",
+        help="how LR frames are made from GT (default: %(default)s)",
+    )
+    data.add_argument("--lr-root", type=Path, help="read LR frames from this folder (vid4, folder, vimeo90k)")
+    data.add_argument(
+        "--lr-from-files",
+        action="store_true",
+        help="read LR frames from the dataset's own LR folders (vid4: ROOT/BIx<s>, spmcs: <clip>/input<s>)",
+    )
+    data.add_argument(
+        "--test-list", type=Path, help="vimeo90k: list of septuplets (default ROOT/sep_testlist.txt)"
+    )
+    data.add_argument(
+        "--split-list",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="vimeo90k: also average over the septuplets of FILE, reported as NAME (repeatable; default: "
+        "slow/medium/fast_testset.txt beside the test list)",
+    )
+    data.add_argument(
+        "--max-frames", type=int, default=32, help="sample: frames read from the clip (default: %(default)s)"
+    )
+    data.add_argument(
+        "--sample-clip", default="carphone_pristine", help="sample: which bundled clip (default: %(default)s)"
+    )
+
+
+def _add_method_options(method: OptionContainer) -> None:
+    add_checkpoint_option(method, several=True)
+    method.add_argument(
+        "--method",
+        choices=METHODS,
+        help="lgfn (needs a checkpoint) or bicubic; default lgfn, and for the sample both",
+    )
+    add_scale_option(method)
+    add_inference_options(method)
+
+
+def _add_scoring_options(scoring: OptionContainer) -> None:
+    scoring.add_argument(
+        "--score-all-frames", action="store_true", help="score every frame (default: not the first and last)"
+    )
+    scoring.add_argument(
+        "--crop-border", type=int, default=0, help="pixels ignored at each side (default: %(default)s)"
+    )
+    scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
+    scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
+    scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
+    scoring.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted evaluation in --out: keep its finished clips' scores, run the rest",
+    )
+    scoring.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scoring.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
+    if not entries:
+        return None
+    lists = {}
+    for entry in entries:
+        name, sep, file = entry.partition("=")
+        if not sep or not name or not file:
+            raise ConfigError(f"--split-list expects NAME=FILE, got {entry!r}")
+        lists[name] = Path(file)
+    return lists
+
+
+# -------------------------------------------------------------------------------------------------
+# What is evaluated
+
+
+def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
+    """The dataset the arguments describe (not the sample clip)."""
+    return build_eval_dataset(
+        args.dataset,
+        args.data_root,
+        scale,
+        lr_root=args.lr_root,
+        lr_from_files=args.lr_from_files,
+        degradation=args.degradation,
+        score="all" if args.score_all_frames else None,
+        clips=args.clips,
+        test_list=args.test_list,
+        split_lists=_split_lists(args.split_list),
+    )
+
+
+def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:
+    """``{method name: checkpoint}``: ``lgfn`` for one checkpoint (``--ckpt``, else the default one
+    when it exists), the file names (made unique) for several, nothing for bicubic."""
+    if args.method == "bicubic":
+        if args.ckpt is not None:
+            raise ConfigError("--method bicubic takes no --ckpt")
+        return {}
+    if args.ckpt is None:
+        default = default_checkpoint()
+        if args.method == "lgfn" and not default.is_file():
+            raise ConfigError(f"--method lgfn needs a checkpoint: pass --ckpt PATH (none at {default})")
+        return {"lgfn": default} if default.is_file() else {}
+    if len(args.ckpt) == 1:
+        return {"lgfn": args.ckpt[0]}
+    names: dict[str, Path] = {}
+    for path in args.ckpt:
+        name = path.stem
+        if name in names or name == "bicubic":  # runs/a/final.pth and runs/b/final.pth
+            name = f"{path.parent.name}_{path.stem}"
+        if name in names:
+            raise ConfigError(f"--ckpt {path} is given twice")
+        names[name] = path
+    return names
+
+
+def build_resolvers(
+    args: argparse.Namespace, checkpoints: dict[str, Path]
+) -> tuple[dict[str, VideoSuperResolver], dict[str, dict]]:
+    """A resolver and the report's protocol entries per checkpoint; all must upscale by one factor."""
+    if not checkpoints:
+        return {}, {}
+    device, options = inference_settings(args)
+    resolvers, protocols = {}, {}
+    for name, checkpoint in checkpoints.items():
+        resolvers[name] = resolver_from_options(lgfn.load_model(checkpoint, device), options, device)
+        protocols[name] = lgfn_protocol(options, checkpoint, resolvers[name])
+    scales = {resolver.scale for resolver in resolvers.values()}
+    if len(scales) > 1:
+        listing = ", ".join(f"{checkpoints[n]} x{r.scale}" for n, r in resolvers.items())
+        raise ConfigError(
+            f"the checkpoints upscale by different factors ({listing}); compare one scale at a time"
+        )
+    return resolvers, protocols
+
+
+def lgfn_protocol(options: InferenceOptions, checkpoint: Path, resolver: VideoSuperResolver) -> dict:
+    """What a report records of how LGFN ran (the evaluator adds the data and scoring protocol)."""
+    return {
+        "checkpoint": str(checkpoint),
+        "num_frames": resolver.num_frames,
+        "padding": options.padding,
+        "self_ensemble": options.self_ensemble,
+        "precision": options.precision,
+    }
+
+
+def _identity(checkpoint: Path | None) -> dict:
+    """What must not change between an interrupted evaluation and its resumption, beyond the protocol."""
+    return {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+
+
+# -------------------------------------------------------------------------------------------------
+# Runs
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """The default run: LGFN vs bicubic on the bundled real clip, with a side-by-side picture."""
+    from lgfn.data.samples import sample_clip_path
+    from lgfn.media import read_video_frames
+
+    if args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    path = sample_clip_path(args.sample_clip)
+    checkpoints = find_checkpoints(args)
+    if args.method is None and not checkpoints:
+        print(f"no trained checkpoint found at {default_checkpoint()}; showing bicubic only")
+    resolvers, protocols = build_resolvers(args, checkpoints)
+    scale = args.scale or next((resolver.scale for resolver in resolvers.values()), DEFAULT_BICUBIC_SCALE)
+    # Bicubic first, as in the paper's tables.
+    upscalers: dict[str, Upscaler] = {"bicubic": BicubicUpscaler(scale), **resolvers}
+
+    frames = read_video_frames(path, max_frames=args.max_frames)
+    logger.info(
+        "sample clip %s: %d frames of %dx%d", path, len(frames), frames[0].shape[1], frames[0].shape[0]
+    )
+    dataset = FramesDataset(
+        {args.sample_clip: frames},
+        scale=scale,
+        degradation=args.degradation,
+        score="all" if args.score_all_frames else "inner",
+        name="sample",
+    )
+    out = args.out or REPO / "results" / f"sample_{args.sample_clip}"
+    start = time.perf_counter()
+    reports = compare_methods(
+        dataset,
+        upscalers,
+        out_dir=out,
+        labels={"bicubic": "Bicubic", "lgfn": "LGFN"},
+        figure_path=out / "side_by_side.png",
+        crop_border=args.crop_border,
+        luma=not args.rgb,
+        save_images=args.save_images,
+        progress=not args.no_progress,
+        protocols=protocols,
+        resume=args.resume,
+        identities={name: _identity(checkpoint) for name, checkpoint in checkpoints.items()},
+    )
+    print(format_table(reports))
+    print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
+    print(f"side-by-side picture: {out / 'side_by_side.png'}")
+    return 0
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """A dataset run: each method (bicubic, or one or several checkpoints) scored on every clip."""
+    checkpoints: dict[str, Path] = {}
+    if args.method == "bicubic":
+        upscalers: dict[str, Upscaler] = {"bicubic": BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)}
+        protocols: dict[str, dict] = {}
+    else:
+        checkpoints = find_checkpoints(args)
+        if not checkpoints:
+            where = default_checkpoint()
+            raise ConfigError(
+                f"no checkpoint given and none at {where}: pass --ckpt PATH or --method bicubic"
+            )
+        upscalers, protocols = build_resolvers(args, checkpoints)
+    scale = args.scale or next(iter(upscalers.values())).scale
+    dataset = build_dataset(args, scale)
+    several = len(upscalers) > 1
+    out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
+
+    start = time.perf_counter()
+    reports = []
+    for name, upscaler in upscalers.items():
+        reports.append(
+            evaluate(
+                dataset,
+                upscaler,
+                crop_border=args.crop_border,
+                luma=not args.rgb,
+                out_dir=out / name if several else out,
+                save_images=args.save_images,
+                progress=not args.no_progress,
+                method=name,
+                protocol=protocols.get(name),
+                resume=args.resume,
+                identity=_identity(checkpoints.get(name)),
+            )
+        )
+    elapsed = time.perf_counter() - start
+    clips = reports[0]["clips"]
+    print(format_table(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS))
+    frames = sum(clip["frames"] for clip in clips.values())
+    methods = f"{len(reports)} checkpoints, " if several else ""
+    print(f"{methods}{len(clips)} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``test.py`` with ``argv`` (default ``sys.argv[1:]``).
+
+    User errors raise :class:`~lgfn.errors.LGFNError`, which :func:`lgfn.cli.console.run_main` prints
+    as one ``error:`` line.
+
+    Returns:
+        The exit status, 0.
+    """
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.crop_border < 0:
+        raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
+    if args.dataset == "sample":
+        if args.data_root is not None:
+            raise ConfigError(
+                "--data-root needs --dataset vid4, spmcs, vimeo90k or folder (default: the sample)"
+            )
+        return run_sample(args)
+    return run_benchmark(args)

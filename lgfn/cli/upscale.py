@@ -1,0 +1,465 @@
+"""``lgfn upscale INPUT [INPUT ...] -o OUTPUT``: the command's options and its run, input by input.
+
+Video files or folders of frames are super-resolved into video files or folders of PNG frames,
+streaming (memory stays flat however long the video), with a progress bar and a summary, the
+input's sound and subtitles, ``--start``, and ``--resume`` after an interruption. The streaming
+itself is :func:`lgfn.inference.upscale_stream`; reading and writing video is :mod:`lgfn.media`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+import lgfn
+from lgfn.cli.options import (
+    DEFAULT_BICUBIC_SCALE,
+    METHODS,
+    add_checkpoint_option,
+    add_inference_options,
+    add_scale_option,
+    default_checkpoint,
+    inference_settings,
+    int_at_least,
+)
+from lgfn.data.io import FRAME_EXTENSIONS
+from lgfn.devices import peak_memory_text
+from lgfn.errors import ConfigError, InputDataError, LGFNError
+from lgfn.files import file_identity
+from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, resolver_from_options, upscale_stream
+from lgfn.media import (
+    CODECS,
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    DEFAULT_FOLDER_FPS,
+    VIDEO_EXTENSIONS,
+    VIDEO_OUTPUT_EXTENSIONS,
+    FrameSink,
+    FrameSource,
+    TrackCopy,
+    VideoFileSource,
+    open_sink,
+    open_source,
+    refuse_existing_output,
+    work_folder,
+)
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "Super-resolve INPUT (a video file: .mp4 .mkv .mov .avi .webm, or a folder of .png/.jpg/.bmp "
+    "frames in name order) into OUTPUT, chosen by its name: a video file (.mp4 .mkv .mov .avi; "
+    "H.264, same frame rate as the input) or a folder of PNG frames 00000000.png, ... "
+    "Frames are streamed: memory does not grow with the video's length. OUTPUT appears only "
+    "when complete; until then finished work waits in .OUTPUT.partial beside it, where an "
+    "error or Ctrl-C leaves it for --resume. Several INPUTs go into the folder OUTPUT, each "
+    "under its own name."
+)
+_EPILOG = (
+    "Short clips: a clip with fewer frames than the model's window (7 for the released "
+    "model) is accepted; the window is filled with repeated frames, which restores less "
+    "detail. Odd output sizes: H.264 needs an even width and height, so such frames are "
+    "padded by one repeated row/column in a video output (a PNG folder keeps the exact size). "
+    "Sound and subtitles: a video output carries the input's audio streams, copied as they "
+    "are or, where the output container cannot hold their codec, re-encoded as AAC, and its "
+    "subtitle streams where the container holds them (.mkv holds most; text subtitles cannot "
+    "go into .mp4); cut where the upscaled frames end. Only the first video stream is "
+    "upscaled, and a variable-frame-rate input is written at its average frame rate."
+)
+
+
+# -------------------------------------------------------------------------------------------------
+# Options
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Declare ``lgfn upscale`` and its options."""
+    parser = subparsers.add_parser(
+        "upscale",
+        help="super-resolve a video file or a folder of frames",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+    )
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        type=Path,
+        nargs="+",
+        help="video file or folder of frames; with several, OUTPUT is a folder that gets each under its name",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        type=Path,
+        required=True,
+        help="video file (.mp4 .mkv .mov .avi) or folder for PNG frames",
+    )
+    add_checkpoint_option(parser)
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="lgfn",
+        help="LGFN, or the bicubic baseline (needs no checkpoint) [%(default)s]",
+    )
+    add_scale_option(parser)
+    add_inference_options(parser)
+    _add_encoding_options(parser)
+    _add_frame_options(parser)
+    _add_run_options(parser)
+
+
+def _add_encoding_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--codec",
+        choices=tuple(CODECS),
+        default=DEFAULT_CODEC,
+        help="video OUTPUT codec: h264 (plays everywhere), h265 (HEVC: smaller for the same look, "
+        "plays in fewer places), ffv1 (lossless RGB, the exact frames; large, best in .mkv) [%(default)s]",
+    )
+    parser.add_argument(
+        "--crf",
+        type=int_at_least(0, 51),
+        default=DEFAULT_CRF,
+        help="H.264/H.265 quality of a video output, 0..51, lower is better [%(default)s]",
+    )
+
+
+def _add_frame_options(parser: argparse.ArgumentParser) -> None:
+    """Which frames are read and how they are taken."""
+    parser.add_argument(
+        "--fps",
+        default=None,
+        help=f"frame rate of the input, e.g. 30000/1001 [the video's own; {DEFAULT_FOLDER_FPS} for a folder]",
+    )
+    parser.add_argument(
+        "--start",
+        default="0",
+        help="begin at this frame (250) or time (90s, 1:30, 0:01:30.5); earlier frames are only "
+        "context for the first windows, and the sound starts there too [0]",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int_at_least(1),
+        default=None,
+        help="upscale only N frames from --start (the clip is treated as ending there)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="INPUT is ground truth: upscale its bicubic downscaling (the paper's BI protocol) "
+        "and report luma PSNR/SSIM of OUTPUT against INPUT",
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What goes into the output besides the frames, and how the run treats earlier outputs."""
+    parser.add_argument(
+        "--no-audio", action="store_true", help="do not carry the input's audio into a video OUTPUT"
+    )
+    parser.add_argument(
+        "--no-subtitles", action="store_true", help="do not carry the input's subtitles into a video OUTPUT"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep the finished frames it left beside OUTPUT "
+        "(.OUTPUT.partial) and upscale the rest; needs the same input and options",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def _start_frame(text: str, fps: Fraction) -> int:
+    """``--start``: a frame index (``250``) or a time (``90s``, ``1:30``, ``0:01:30.5``) at ``fps``."""
+    value = text.strip()
+    try:
+        if value.endswith("s") or ":" in value:
+            seconds = Fraction(0)
+            for part in value.removesuffix("s").split(":"):
+                seconds = seconds * 60 + Fraction(part)
+            frame = math.floor(seconds * fps)  # the frame shown at that instant
+        else:
+            frame = int(value)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(
+            f"--start {text!r}: expected a frame number (250) or a time (90s, 1:30, 0:01:30.5)"
+        ) from None
+    if frame < 0:
+        raise ConfigError(f"--start {text!r} is before the first frame")
+    return frame
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    return default_checkpoint() if args.ckpt is None else args.ckpt
+
+
+# -------------------------------------------------------------------------------------------------
+# The upscaler
+
+
+def _build_upscaler(args: argparse.Namespace) -> Upscaler:
+    """The bicubic baseline, or LGFN from the checkpoint on the chosen device."""
+    if args.method == "bicubic":
+        if args.ckpt is not None:
+            logger.warning("--ckpt is ignored with --method bicubic")
+        return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
+    ckpt = _checkpoint_path(args)
+    if args.ckpt is None and not ckpt.is_file():
+        raise LGFNError(
+            f"no --ckpt given and the demo checkpoint {ckpt} does not exist; "
+            "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
+        )
+    device, options = inference_settings(args)
+    model = lgfn.load_model(ckpt, device)
+    if args.scale is not None and args.scale != model.scale:
+        raise ConfigError(
+            f"--scale {args.scale} does not match the checkpoint {ckpt}, which is x{model.scale}"
+        )
+    logger.info(
+        "model: %s (x%d, %d-frame window) on %s, %s",
+        ckpt,
+        model.scale,
+        model.num_frames,
+        device,
+        args.precision,
+    )
+    return resolver_from_options(model, options, device)
+
+
+def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dict:
+    """The settings that decide the output's frames; a resumed run must repeat them (JSON values)."""
+    job = {
+        "input": file_identity(input_path) if input_path.is_file() else {"path": str(input_path.resolve())},
+        "input_frames": source.num_frames if input_path.is_dir() else None,
+        "input_size": list(source.size),
+        "max_frames": args.max_frames,
+        "start": args.start,
+        "reference": args.reference,
+        "method": args.method,
+    }
+    if args.method == "bicubic":
+        job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
+        return job
+    job.update(
+        checkpoint=file_identity(_checkpoint_path(args)),
+        precision=args.precision,
+        padding=args.padding,
+        tile=[args.tile, args.tile_overlap] if args.tile else None,
+    )
+    if args.self_ensemble:  # only when on, so that runs without it resume work of earlier versions
+        job["self_ensemble"] = True
+    return job
+
+
+# -------------------------------------------------------------------------------------------------
+# The command
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``lgfn upscale``: each INPUT into its output, with the model loaded once.
+
+    With several inputs, an input that cannot be read is reported and skipped and the others are
+    still written; the command then fails naming the inputs that did.
+    """
+    pairs = _input_output_pairs(args.input, args.output)
+    if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
+        for _, output in pairs:
+            refuse_existing_output(output, args.overwrite)
+    built: list[Upscaler] = []
+
+    def upscaler() -> Upscaler:
+        if not built:
+            built.append(_build_upscaler(args))
+        return built[0]
+
+    failed = []
+    for input_path, output in pairs:
+        try:
+            _upscale_one(args, input_path, output, upscaler)
+        except InputDataError as exc:
+            if len(pairs) == 1:
+                raise
+            logger.error("%s; going on with the next input", exc)
+            failed.append(str(input_path))
+    if failed:
+        raise InputDataError(
+            f"{len(failed)} of {len(pairs)} inputs could not be upscaled: {', '.join(failed)} "
+            "(the others were written)"
+        )
+    return 0
+
+
+def _input_output_pairs(inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
+    """Where each input goes: OUTPUT itself for one input; for several, OUTPUT is a folder that gets
+    each input under its own name (a video keeps its container if H.264 fits it, else ``.mkv``; a
+    folder of frames becomes a folder of PNG frames)."""
+    if len(inputs) == 1:
+        return [(inputs[0], output)]
+    if output.suffix.lower() in (*VIDEO_EXTENSIONS, *FRAME_EXTENSIONS) or output.is_file():
+        raise ConfigError(f"with several INPUTs, OUTPUT is a folder to hold their results, not {output}")
+    pairs = []
+    for input_path in inputs:
+        if input_path.is_dir():
+            name = input_path.resolve().name
+        else:
+            suffix = input_path.suffix.lower()
+            name = input_path.stem + (suffix if suffix in VIDEO_OUTPUT_EXTENSIONS else ".mkv")
+        pairs.append((input_path, output / name))
+    names = [target.name for _, target in pairs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"several INPUTs would be written to the same name in {output}: {', '.join(twice)}")
+    return pairs
+
+
+def _upscale_one(
+    args: argparse.Namespace, input_path: Path, output_path: Path, upscaler: Callable[[], Upscaler]
+) -> None:
+    """Open one input and its output, stream the frames through the (lazily built) upscaler, summarise."""
+    if args.resume and not args.overwrite and _finished_before(output_path):
+        logger.info("%s is complete (an earlier run finished it): nothing to resume", output_path)
+        return
+    _refuse_output_over_input(input_path, output_path)
+    source = open_source(input_path, fps=args.fps)
+    first, end = _frame_range(args, input_path, source)
+    tracks = _tracks(args, source, first)
+    # The output is opened first so that an existing OUTPUT is refused before the model loads; an
+    # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
+    sink = open_sink(
+        output_path,
+        source.fps,
+        args.crf,
+        args.overwrite,
+        tracks,
+        resume=args.resume,
+        job=_job(args, input_path, source),
+        sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
+        codec=args.codec,
+    )
+    with sink, logging_redirect_tqdm():
+        model = upscaler()
+        report = _stream(args, source, model, sink, first, end)
+    _summarise(args, report, sink, model, first, output_path)
+
+
+def _finished_before(output_path: Path) -> bool:
+    """An earlier run completed ``output_path``: it exists and no unfinished work waits beside it."""
+    return os.path.lexists(output_path) and not work_folder(output_path).exists()
+
+
+def _refuse_output_over_input(input_path: Path, output_path: Path) -> None:
+    output, resolved_input = output_path.resolve(), input_path.resolve()
+    if output == resolved_input:
+        raise LGFNError(f"OUTPUT {output_path} is INPUT; write to another path")
+    if output in resolved_input.parents:
+        raise LGFNError(f"OUTPUT {output_path} holds INPUT {input_path}; write to a path outside it")
+
+
+def _frame_range(args: argparse.Namespace, input_path: Path, source: FrameSource) -> tuple[int, int | None]:
+    """``(first, end)``: the frame ``--start`` names and the end ``--max-frames`` sets (``None``: the
+    clip's own); logs what the input is."""
+    first = _start_frame(args.start, source.fps)
+    if source.num_frames is not None and first >= source.num_frames:
+        raise InputDataError(
+            f"--start {args.start} is frame {first}, but {input_path} has {source.num_frames} frames"
+        )
+    end = None if args.max_frames is None else first + args.max_frames  # the clip is treated as ending there
+    w, h = source.size
+    frames = source.num_frames or "unknown number of"
+    logger.info("input: %s, %dx%d, %s frames, %s fps", input_path, w, h, frames, source.fps)
+    if first:
+        seconds = first / source.fps
+        logger.info("starting at frame %d (%.3f s); earlier frames are read as context only", first, seconds)
+    return first, end
+
+
+def _tracks(args: argparse.Namespace, source: FrameSource, first: int) -> TrackCopy | None:
+    """The input's sound and subtitles to carry from frame ``first`` on; none when ``--fps`` retimes
+    the video, as they would drift out of sync."""
+    retimed = isinstance(source, VideoFileSource) and source.fps != source.stream_fps
+    if not retimed:
+        skip = first / source.fps
+        return TrackCopy.of(source, skip, audio=not args.no_audio, subtitles=not args.no_subtitles)
+    if source.audio_streams or source.subtitle_streams:
+        logger.warning(
+            "the input's audio and subtitles are not written: --fps %s retimes the video (its own rate "
+            "is %s fps), so they would drift out of sync",
+            source.fps,
+            source.stream_fps,
+        )
+    return None
+
+
+def _stream(
+    args: argparse.Namespace,
+    source: FrameSource,
+    upscaler: Upscaler,
+    sink: FrameSink,
+    first: int,
+    end: int | None,
+) -> UpscaleReport:
+    """Stream frames ``first`` (or where an interrupted run stopped) to ``end`` into ``sink``, with a
+    progress bar."""
+    known = [n for n in (source.num_frames, end) if n is not None]
+    total = min(known) - first if known else None
+    with tqdm(
+        total=total,
+        initial=sink.resume_from,
+        unit="frame",
+        desc="upscale",
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    ) as bar:
+        return upscale_stream(
+            itertools.islice(source, end),  # stops without decoding one frame more
+            upscaler,
+            sink,
+            reference=args.reference,
+            on_frame=bar.update,
+            start=first + sink.resume_from,
+        )
+
+
+def _summarise(
+    args: argparse.Namespace,
+    report: UpscaleReport,
+    sink: FrameSink,
+    upscaler: Upscaler,
+    first: int,
+    output_path: Path,
+) -> None:
+    """Log what was written, how fast, with how much memory, and the scores of a reference run."""
+    if first + sink.frames_written < upscaler.num_frames:  # the frames before --start were context
+        logger.warning(
+            "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
+            "repeated frames, so less detail was restored",
+            first + sink.frames_written,
+            upscaler.num_frames,
+        )
+    resumed = f" (from output frame {sink.resume_from}; earlier ones by an interrupted run)"
+    if report.frames == 0:
+        logger.info("all %d frames were finished before; wrote %s", sink.frames_written, output_path)
+        return
+    (iw, ih), (ow, oh) = report.input_size, report.output_size
+    logger.info(
+        "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
+        report.frames, resumed if sink.resume_from else "", iw, ih, ow, oh, report.seconds,
+        report.frames_per_second, report.seconds / max(report.frames, 1),
+        peak_memory_text(upscaler.device), output_path,
+    )  # fmt: skip
+    if args.reference:
+        logger.info(
+            "against INPUT (luma, no border crop, mean of %d frames of this run): PSNR %.2f dB, SSIM %.4f",
+            len(report.psnr), float(np.mean(report.psnr)), float(np.mean(report.ssim)),
+        )  # fmt: skip
