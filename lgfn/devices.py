@@ -56,6 +56,19 @@ def check_precision(precision: str, option: str = "--precision") -> None:
         raise LGFNError(f"{option} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
+def check_precision_on(device: torch.device, precision: str, option: str = "precision") -> None:
+    """Raise :class:`LGFNError` unless the network can run in ``precision`` on ``device``.
+
+    Args:
+        device: where the network runs.
+        precision: a name of :data:`PRECISIONS`; fp16 needs CUDA.
+        option: how the user set it, for the message (``--precision``, ``train.precision``).
+    """
+    check_precision(precision, option=option)
+    if precision == "fp16" and device.type != "cuda":
+        raise LGFNError(f"{option} fp16 needs a CUDA device; on CPU use bf16 or fp32")
+
+
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     """Mixed precision for ``precision`` on ``device`` (a no-op context for fp32)."""
     check_precision(precision)

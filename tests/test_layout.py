@@ -18,7 +18,11 @@ SOURCES = sorted((REPO / "lgfn").rglob("*.py")) + [REPO / "test.py", REPO / "tra
 def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     body = node.body
     first = body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
         body = body[1:]
     return body[-1].end_lineno - body[0].lineno + 1 if body else 0
 

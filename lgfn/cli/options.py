@@ -19,9 +19,9 @@ import torch
 
 from lgfn.checkpoint import DEFAULT_CHECKPOINT
 from lgfn.data.windows import PADDING_MODES
-from lgfn.devices import PRECISIONS, resolve_device
+from lgfn.devices import PRECISIONS, check_precision_on, resolve_device
 from lgfn.errors import ConfigError
-from lgfn.inference import InferenceOptions, check_precision_on
+from lgfn.inference import InferenceOptions
 
 #: The upscaling methods of ``--method``.
 METHODS = ("lgfn", "bicubic")

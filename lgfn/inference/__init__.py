@@ -15,7 +15,7 @@ None of these take command-line arguments; :mod:`lgfn.cli` turns those into plai
 
 from lgfn.inference.bicubic import BicubicUpscaler
 from lgfn.inference.ensemble import ENSEMBLE_TRANSFORMS
-from lgfn.inference.options import InferenceOptions, check_precision_on
+from lgfn.inference.options import InferenceOptions
 from lgfn.inference.pipeline import UpscaleReport, upscale_stream
 from lgfn.inference.resolver import VideoSuperResolver, resolver_from_options, to_tensor, to_uint8
 from lgfn.inference.tiles import tile_starts
@@ -28,7 +28,6 @@ __all__ = [
     "UpscaleReport",
     "Upscaler",
     "VideoSuperResolver",
-    "check_precision_on",
     "resolver_from_options",
     "tile_starts",
     "to_tensor",

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from lgfn.devices import check_precision
-from lgfn.errors import LGFNError
-
 
 @dataclass(frozen=True)
 class InferenceOptions:
@@ -35,15 +30,3 @@ class InferenceOptions:
     self_ensemble: bool = False
     plain: bool = False
     compile: bool = False
-
-
-def check_precision_on(device: torch.device, precision: str) -> None:
-    """Raise :class:`LGFNError` unless inference can run in ``precision`` on ``device``.
-
-    Args:
-        device: where the network runs.
-        precision: a name of :data:`lgfn.devices.PRECISIONS`; fp16 needs CUDA.
-    """
-    check_precision(precision, option="precision")
-    if precision == "fp16" and device.type != "cuda":
-        raise LGFNError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32")

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from lgfn.data.windows import window_indices
-from lgfn.devices import autocast, resolve_device
+from lgfn.devices import autocast, check_precision_on, resolve_device
 from lgfn.errors import LGFNError
 from lgfn.inference.ensemble import ENSEMBLE_TRANSFORMS, inverse_transform, transform
-from lgfn.inference.options import InferenceOptions, check_precision_on
+from lgfn.inference.options import InferenceOptions
 from lgfn.inference.streaming import StreamWindows, Window
 from lgfn.inference.tiles import run_tiled
 from lgfn.models.lgfn import LGFN

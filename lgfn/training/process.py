@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from lgfn.devices import resolve_device
+from lgfn.devices import check_precision_on, resolve_device
 from lgfn.errors import ConfigError
 from lgfn.training import distributed
 from lgfn.training.distributed import DistributedContext
@@ -54,8 +54,7 @@ def start_process(config: ExperimentConfig) -> TrainingProcess:
     try:
         device = resolve_device(cfg.device, dist.local_rank, option="train.device")
         for key, precision in (("train", cfg.precision), ("val", config.val.precision)):
-            if precision == "fp16" and device.type != "cuda":
-                raise ConfigError(f"{key}.precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+            check_precision_on(device, precision, option=f"{key}.precision")
         global_batch = cfg.batch_size * dist.world_size if cfg.batch_per_gpu else cfg.batch_size
         if global_batch % dist.world_size:
             raise ConfigError(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lgfn.devices import check_precision_on
 from lgfn.errors import LGFNError
-from lgfn.inference import InferenceOptions, check_precision_on, resolver_from_options
+from lgfn.inference import InferenceOptions, resolver_from_options
 
 CPU = torch.device("cpu")
 
