@@ -15,9 +15,10 @@ A config file has one level of sections, each a mapping of plain values::
       every: 100
 
 Every section and key is optional (the defaults are the paper's recipe), but an unknown section or
-key is a :class:`~lgfn.errors.ConfigError` that names it and the file, and so is a value of the
-wrong type or outside its allowed choices. Command-line overrides ``section.key=value`` are applied
-to the file's contents before checking; the value is parsed as YAML (``train.lr=2e-4``,
+key is a :class:`~lgfn.errors.ConfigError` that names it and the file, and so is a section or key
+written twice in the file, and a value of the wrong type or outside its allowed choices.
+Command-line overrides ``section.key=value`` are applied to the file's contents before checking
+(an unknown section there is an error too); the value is parsed as YAML (``train.lr=2e-4``,
 ``train.lr_milestones=[10,20]``, ``data.augment=false``).
 
 Relative paths in a config are relative to the working directory of the training command.
@@ -279,8 +280,10 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Exper
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
     try:
-        raw = yaml.safe_load(path.read_text())
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     config = config_from_dict(raw if raw is not None else {}, source=str(path), overrides=overrides)
@@ -314,6 +317,10 @@ def config_from_dict(
         merged[section] = dict(values)
     for override in overrides:
         section, key, value = parse_override(override)
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"override {override!r}: unknown section {section!r}; expected one of {', '.join(SECTIONS)}"
+            )
         merged.setdefault(section, {})[key] = value
     sections = {name: _build_section(name, merged.get(name, {}), source) for name in SECTIONS}
     return ExperimentConfig(**sections)
@@ -378,6 +385,31 @@ def parse_model_overrides(items: Sequence[str]) -> dict:
 def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:
     """Write the resolved configuration as YAML (loads back with :func:`load_config`)."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, prefix: str = "") -> None:
+    """Raise on a key written twice in one mapping (PyYAML would silently keep the last one).
+
+    Args:
+        node: the composed YAML document (``None`` for an empty file).
+        path: the file, for the message.
+        prefix: the dotted name of the mapping ``node`` is (``"train."``), ``""`` at the top.
+    """
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        line = key_node.start_mark.line + 1
+        if key is not None and key in seen:
+            what = "section" if not prefix else "key"
+            raise ConfigError(
+                f"{path}: line {line}: {what} {prefix}{key} is written twice (first on line {seen[key]}); "
+                "keep one"
+            )
+        if key is not None:
+            seen[key] = line
+            _refuse_duplicate_keys(value_node, path, f"{prefix}{key}.")
 
 
 def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:

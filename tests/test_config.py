@@ -115,6 +115,34 @@ def test_override_of_unknown_key_is_an_error(tmp_path: Path) -> None:
         load_config(write(tmp_path, ""), ["train.lrr=1"])
 
 
+def test_override_of_unknown_section_is_an_error_not_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, "train:\n  lr: 2.0e-3\n")
+    with pytest.raises(
+        ConfigError, match="override 'trian.lr=5': unknown section 'trian'; expected one of model"
+    ):
+        load_config(path, ["trian.lr=5"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "train:\n  lr: 1\nval:\n  every: 2\ntrain:\n  lr: 2\n",
+            "line 5: section train is written twice (first on line 1)",
+        ),
+        (
+            "train:\n  lr: 1\n  epochs: 3\n  lr: 2\n",
+            "line 4: key train.lr is written twice (first on line 2)",
+        ),
+    ],
+)
+def test_a_section_or_key_written_twice_is_an_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {message}; keep one"
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml")
