@@ -28,6 +28,7 @@ Numbers written like ``1e-4`` are strings to YAML 1.1; a float field accepts the
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -58,6 +59,10 @@ def _at_least(default: Any, minimum: float) -> Any:
     return field(default=default, metadata={"min": minimum})
 
 
+def _above(default: Any, bound: float) -> Any:
+    return field(default=default, metadata={"above": bound})
+
+
 @dataclass(frozen=True)
 class ModelConfig(LGFNConfig):
     """The ``model`` section: the architecture (every :class:`~lgfn.models.LGFNConfig` field) and
@@ -69,7 +74,21 @@ class ModelConfig(LGFNConfig):
             it is not stored in checkpoints, and a run may resume with another backend.
     """
 
+    # The architecture's numbers that no network can have below these (LGFNConfig checks the rest).
+    scale: int = _at_least(LGFNConfig.scale, 2)
+    num_features: int = _at_least(LGFNConfig.num_features, 2)
+    reduction: int = _at_least(LGFNConfig.reduction, 1)
+    deformable_groups: int = _at_least(LGFNConfig.deformable_groups, 1)
     dcn_backend: str = _choice("torchvision", *BACKENDS)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.scale != 3 and self.scale & (self.scale - 1):
+            raise ValueError(f"scale must be 3 or a power of two >= 2, got {self.scale}")
+        if self.reduction > self.num_features:
+            raise ValueError(
+                f"reduction ({self.reduction}) must be at most num_features ({self.num_features})"
+            )
 
     def architecture(self) -> LGFNConfig:
         """The architectural fields alone, as stored in checkpoints."""
@@ -136,7 +155,10 @@ class TrainConfig:
         epochs: training length; one epoch is one pass over the training samples.
         iterations: if > 0, stop after this many iterations instead (the schedule is still in
             epochs).
-        lr, betas, eps, weight_decay: Adam.
+        lr, betas, eps, weight_decay: Adam (``lr`` > 0, ``betas`` two numbers in [0, 1)). Every
+            float in the config must be finite. A run whose steps are mostly skipped because
+            the loss or gradient was not finite (a rate far too large) ends as a failure: see
+            :mod:`lgfn.training.trainer`.
         lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``.
         lr_gamma: the factor at each milestone.
         loss: ``"l1"`` (the paper) or ``"charbonnier"`` (``sqrt(d^2 + charbonnier_eps^2)``).
@@ -170,7 +192,7 @@ class TrainConfig:
     scale_lr: bool = False
     epochs: int = _at_least(100, 1)
     iterations: int = _at_least(0, 0)
-    lr: float = _at_least(1e-4, 0.0)
+    lr: float = _above(1e-4, 0.0)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = _at_least(1e-8, 0.0)
     weight_decay: float = _at_least(0.0, 0.0)
@@ -185,6 +207,10 @@ class TrainConfig:
     num_threads: int = _at_least(0, 0)
     pretrained: str = ""
     trainable: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
 
 @dataclass
@@ -428,11 +454,18 @@ def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
             raise ConfigError(f"{where} = {value!r} is not allowed; expected one of {choices}")
         if "min" in metadata and value < metadata["min"]:
             raise ConfigError(f"{where} = {value!r} must be >= {metadata['min']}")
+        if "above" in metadata and value <= metadata["above"]:
+            raise ConfigError(f"{where} = {value!r} must be > {metadata['above']}")
         checked[key] = value
     try:
         return cls(**checked)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: section {name}: {exc}") from None
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
+        # The dataclasses' own checks start their messages with the field they are about.
+        message = str(exc)
+        field_name = message.split(" ", 1)[0]
+        if field_name in known:
+            raise ConfigError(f"{source}: {name}.{message}") from None
+        raise ConfigError(f"{source}: section {name}: {message}") from None
 
 
 def _type_name(annotation: Any) -> str:
@@ -464,13 +497,18 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif annotation is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):  # nan would also slip past every "min": nan < x is False
+                raise ConfigError(f"{where} = {value!r}: expected a finite number")
+            return number
     elif annotation is str:
         if isinstance(value, str):
             return value

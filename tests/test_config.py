@@ -143,6 +143,34 @@ def test_a_section_or_key_written_twice_is_an_error(tmp_path: Path, text: str, m
     assert str(info.value) == f"{path}: {message}; keep one"
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=.inf", "train.lr = inf: expected a finite number"),
+        ("train.lr=.nan", "train.lr = nan: expected a finite number"),
+        ("train.lr=nan", "train.lr = 'nan': expected a finite number"),
+        ("train.grad_clip=.nan", "train.grad_clip = nan: expected a finite number"),
+        ("train.betas=[0.9, .nan]", "train.betas[1] = nan: expected a finite number"),
+        ("train.betas=[0.9, 1.5]", "train.betas must be two numbers in [0, 1), got [0.9, 1.5]"),
+        ("train.lr=0", "train.lr = 0.0 must be > 0.0"),
+        ("model.scale=0", "model.scale = 0 must be >= 2"),
+        ("model.scale=5", "model.scale must be 3 or a power of two >= 2, got 5"),
+        ("model.num_frames=4", "model.num_frames must be odd and >= 3, got 4"),
+        ("model.num_features=0", "model.num_features = 0 must be >= 2"),
+        ("model.deformable_groups=0", "model.deformable_groups = 0 must be >= 1"),
+        ("model.reduction=0", "model.reduction = 0 must be >= 1"),
+        ("model.num_rcab=-1", "model.num_rcab must be >= 0, got -1"),
+    ],
+)
+def test_non_finite_and_absurd_values_are_errors_naming_the_key(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, [override])
+    assert str(info.value) == f"{path}: {message}"
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml")

@@ -12,7 +12,11 @@ runs it (:meth:`Trainer.fit`):
   global batch (:class:`~lgfn.training.distributed.ShardedEpochSampler`). The config's batch is the
   global batch, so the results do not depend on the number of processes.
 - A loss or gradient that is not finite skips the optimiser step on every process (the weights and
-  the optimiser state stay as they were), with a warning; skipped steps are counted.
+  the optimiser state stay as they were), with a warning; skipped steps are counted. A run that
+  ends with more than half of its steps skipped (:data:`MAX_SKIPPED_FRACTION`, counted over the
+  whole run, resumed parts included) still writes ``final.pth`` but fails: :meth:`Trainer.fit`
+  raises an :class:`~lgfn.errors.LGFNError` saying how many steps were skipped, since such weights
+  learnt from too little to be trusted (``train.py`` prints it as one ``error:`` line, exit 2).
 - Ctrl-C (SIGINT) or SIGTERM (a scheduler's preemption) stops the run after the iteration in
   progress, on every process at the same iteration, and saves ``latest.pth`` there, so ``--resume``
   loses nothing; a second Ctrl-C stops at once (:mod:`lgfn.training.signals`).
@@ -40,6 +44,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lgfn.config import ExperimentConfig
+from lgfn.errors import LGFNError
 from lgfn.training import distributed
 from lgfn.training.datasets import TrainingData
 from lgfn.training.optimisation import Optimisation
@@ -50,6 +55,9 @@ from lgfn.training.signals import StopRequests
 from lgfn.training.validation import score_model
 
 logger = logging.getLogger(__name__)
+
+#: A run whose skipped (non-finite) steps exceed this fraction of its iterations ends as a failure.
+MAX_SKIPPED_FRACTION = 0.5
 
 
 class Trainer:
@@ -172,6 +180,11 @@ class Trainer:
         return self.optimisation.skipped_steps
 
     @property
+    def mostly_skipped(self) -> bool:
+        """Whether more than :data:`MAX_SKIPPED_FRACTION` of the steps so far were skipped."""
+        return self.skipped_steps > MAX_SKIPPED_FRACTION * self.iteration
+
+    @property
     def epoch(self) -> int:
         """Epochs completed so far, i.e. the 0-based epoch of the next iteration."""
         return self.iteration // self.iterations_per_epoch
@@ -187,9 +200,19 @@ class Trainer:
 
         Returns:
             The path of ``final.pth``.
+
+        Raises:
+            LGFNError: more than :data:`MAX_SKIPPED_FRACTION` of the steps were skipped as not
+                finite (``final.pth`` is written all the same).
         """
         try:
             self._train()
+            if self.mostly_skipped:
+                raise LGFNError(
+                    f"{self.skipped_steps} of {self.iteration} optimisation steps were skipped as not "
+                    f"finite (loss, gradient or input); the weights in {self.run_dir / FINAL} are not "
+                    "trustworthy: lower train.lr or check the training data (warnings in train.log)"
+                )
             return self.run_dir / FINAL
         finally:
             self.close()
@@ -325,10 +348,11 @@ class Trainer:
                 "skipped_steps": self.skipped_steps,
             }
             self.record.save_final(self.optimisation.model, extra)
-            logger.info(
-                "done: %d iterations, %d skipped steps; final weights in %s",
-                self.iteration, self.skipped_steps, self.record.final,
-            )  # fmt: skip
+            if not self.mostly_skipped:
+                logger.info(
+                    "done: %d iterations, %d skipped steps; final weights in %s",
+                    self.iteration, self.skipped_steps, self.record.final,
+                )  # fmt: skip
         distributed.barrier(self.process.dist)
 
     def close(self) -> None:

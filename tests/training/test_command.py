@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from lgfn.checkpoint import load_checkpoint
 from lgfn.cli.console import run_main
 from lgfn.cli.train import main
 from lgfn.config import load_config
+from lgfn.training.losses import TrainingLoss
 from tests.helpers import tiny_config
 
 
@@ -54,6 +56,24 @@ def test_cli_user_errors_are_one_line_and_exit_2(
     assert err.startswith("error: ") and message in err and "\n" not in err
     if "lrr" in message:
         assert str(config) in err
+
+
+def test_a_run_with_most_steps_skipped_fails_and_says_so(
+    clips: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every loss not finite (what train.lr=.inf did): final.pth is written, but the run fails."""
+    monkeypatch.setattr(TrainingLoss, "__call__", lambda self, sr, gt: (sr - gt).abs().mean() * math.nan)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    run = tmp_path / "run"
+    assert run_main(main, ["-c", str(config), "--out", str(run), "--set", "train.iterations=3"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()  # the log (warnings per step), then the error
+    err = lines[-1]
+    assert err.startswith("error: 3 of 3 optimisation steps were skipped as not finite")
+    assert [line for line in lines if line.startswith("error:")] == [err]
+    assert f"the weights in {run / 'final.pth'} are not trustworthy" in err
+    assert load_checkpoint(run / "final.pth")["skipped_steps"] == 3
+    assert "done:" not in (run / "train.log").read_text()
 
 
 def test_cli_missing_config_exits_2(tmp_path: Path, capsys) -> None:
