@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.data.train_datasets import FrameFolderDataset, TrainingDataset, VideoFileDataset, Vimeo90KDataset
-from lgfn.errors import ConfigError, LGFNError
+from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.evaluation.datasets import CONFIG_NAMES, build_eval_dataset
 from lgfn.training.distributed import DistributedContext, ShardedEpochSampler
 from lgfn.training.signals import ignore_stop_signals
@@ -66,24 +66,36 @@ def build_train_dataset(config: ExperimentConfig, cache_dir: Path) -> TrainingDa
 
 
 def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
-    """The validation dataset the ``val`` section describes, or ``None`` when validation is off.
+    """The validation dataset the ``val`` section describes, or ``None`` when validation is off;
+    its clips are found (folders scanned, videos opened) now, so that a wrong ``val.root`` stops the
+    run before it trains rather than when it first validates.
 
     Raises:
         ConfigError: a key the dataset needs is missing.
+        InputDataError: the validation data is not there or not readable; the message names the
+            ``val`` key that leads to it.
     """
     val = config.val
     if not val.dataset:
         return None
-    return build_eval_dataset(
-        val.dataset,
-        val.root,
-        config.model.scale,
-        lr_root=val.lq_root,
-        score=val.score or None,
-        clips=val.clips,
-        max_frames=val.max_frames,
-        names=CONFIG_NAMES,
-    )
+    try:
+        dataset = build_eval_dataset(
+            val.dataset,
+            val.root,
+            config.model.scale,
+            lr_root=val.lq_root,
+            score=val.score or None,
+            clips=val.clips,
+            max_frames=val.max_frames,
+            names=CONFIG_NAMES,
+        )
+        len(dataset)  # finds every clip
+    except InputDataError as exc:
+        keys = (
+            "val.clips" if val.dataset == "videos" else "val.root" + (" / val.lq_root" if val.lq_root else "")
+        )
+        raise InputDataError(f"validation data ({keys}): {exc}") from None
+    return dataset
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,9 @@ class TrainingData:
         Raises:
             ConfigError: the data section is incomplete, or the dataset holds fewer samples than
                 one global batch.
+            InputDataError: the training or (rank 0) validation data is missing or unreadable.
         """
+        val_dataset = build_val_dataset(config) if dist.is_main else None  # the quicker check first
         dataset = build_train_dataset(config, cache_dir)
         dataset.prepare()
         if len(dataset) < global_batch:
@@ -145,7 +159,7 @@ class TrainingData:
             prefetch_factor=4 if workers > 0 else None,
             worker_init_fn=ignore_stop_signals,
         )
-        return cls(dataset, sampler, loader, build_val_dataset(config) if dist.is_main else None)
+        return cls(dataset, sampler, loader, val_dataset)
 
     def batches(self) -> Iterator[dict[str, Any]]:
         """The loader's batches of the sampler's current epoch; a user error raised in a loader worker

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +116,14 @@ class Trainer:
             A trainer ready to :meth:`fit`.
 
         Raises:
-            ConfigError, CheckpointError, LGFNError: a user error; what was opened is closed first.
+            ConfigError, CheckpointError, LGFNError: a user error (the config or the data does not
+                pass its checks); what was opened is closed first, and the run folder is removed
+                again if this call created it (a folder that was there before is left as it is).
         """
         run_dir = Path(run_dir)
         process = start_process(config)
         record = None
+        made = _first_missing(run_dir)  # what this run creates, and removes again if it fails here
         try:
             if process.dist.is_main:
                 record = RunRecord.create(run_dir, config, resume)
@@ -135,6 +140,8 @@ class Trainer:
         except BaseException:
             if record is not None:
                 record.close()
+            if made is not None and process.dist.is_main:
+                shutil.rmtree(made, ignore_errors=True)
             distributed.shutdown(process.dist)
             raise
         trainer._log_start()
@@ -242,7 +249,8 @@ class Trainer:
                         window = _LogWindow()
                     done = self.iteration >= self.total_iterations
                     if done or self._due(self.config.val.every):
-                        window.exclude(_seconds(self.validate))  # speed counts training only
+                        # Speed counts training only.
+                        window.exclude(_seconds(partial(self._validate_keeping_the_weights, done)))
                     saved = done or self._due(self.config.train.save_every)
                     if saved:
                         self.save()
@@ -254,6 +262,24 @@ class Trainer:
                     ):
                         self._stop_and_save(saved)
         self._save_final()
+
+    def _validate_keeping_the_weights(self, done: bool) -> None:
+        """:meth:`validate`; should it fail (files gone, a bug), the training is saved first
+        (``latest.pth``, and ``final.pth`` at the end) and the error is raised after."""
+        try:
+            self.validate()
+        except Exception:
+            if self.record is not None:
+                self.record.save_latest(self.optimisation.model, self.checkpoint_state(), self.iteration)
+                saved = [self.record.latest]
+                if done:
+                    self.record.save_final(self.optimisation.model, self._final_state())
+                    saved.append(self.record.final)
+                logger.error(
+                    "validation failed at iteration %d; the training is kept in %s (--resume continues)",
+                    self.iteration, " and ".join(str(path) for path in saved),
+                )  # fmt: skip
+            raise
 
     def _stop_and_save(self, saved: bool) -> None:
         """Save ``latest.pth`` at the iteration just finished (unless ``saved`` already) and leave as
@@ -340,14 +366,17 @@ class Trainer:
             self.record.save_latest(self.optimisation.model, self.checkpoint_state(), self.iteration)
         distributed.barrier(self.process.dist)
 
+    def _final_state(self) -> dict[str, Any]:
+        """What ``final.pth`` holds beside the weights."""
+        return {
+            "iteration": self.iteration,
+            "config": self.config.to_dict(),
+            "skipped_steps": self.skipped_steps,
+        }
+
     def _save_final(self) -> None:
         if self.record is not None:
-            extra = {
-                "iteration": self.iteration,
-                "config": self.config.to_dict(),
-                "skipped_steps": self.skipped_steps,
-            }
-            self.record.save_final(self.optimisation.model, extra)
+            self.record.save_final(self.optimisation.model, self._final_state())
             if not self.mostly_skipped:
                 logger.info(
                     "done: %d iterations, %d skipped steps; final weights in %s",
@@ -385,6 +414,17 @@ class _LogWindow:
         """The mean loss of the applied steps (``None`` if none was) and the iterations per second."""
         mean = self.loss / self.applied if self.applied else None
         return mean, self.iterations / (time.perf_counter() - self.start)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (``None``: ``path`` exists)."""
+    missing = None
+    path = path.absolute()
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _seconds(action: Callable[[], object]) -> float:

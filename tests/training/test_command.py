@@ -54,6 +54,7 @@ def test_cli_user_errors_are_one_line_and_exit_2(
     assert run_main(main, ["-c", str(config), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "run").exists()  # a run that failed its checks leaves no folder behind
     if "lrr" in message:
         assert str(config) in err
 

@@ -12,7 +12,10 @@ import pytest
 import torch
 
 import lgfn
-from lgfn.errors import ConfigError
+from lgfn.checkpoint import load_checkpoint
+from lgfn.errors import ConfigError, InputDataError
+from lgfn.training import trainer as trainer_module
+from lgfn.training.optimisation import Optimisation
 from lgfn.training.trainer import Trainer
 from tests.helpers import assert_same_weights, tiny_config, weights
 
@@ -120,4 +123,67 @@ def test_a_failed_build_leaves_no_log_file_attached(clips: Path, tmp_path: Path)
     with pytest.raises(ConfigError, match="train.trainable"):
         Trainer.build(tiny_config(clips, train={"trainable": ["decoder"]}), tmp_path / "run")
     assert package_logger.handlers == handlers and package_logger.level == level
-    assert (tmp_path / "run" / "train.log").is_file()  # the run folder was opened before the error
+    assert not (tmp_path / "run").exists()  # opened before the error, removed again (this call made it)
+
+
+def test_a_failed_build_removes_the_folders_it_made_and_only_those(clips: Path, tmp_path: Path) -> None:
+    bad = tiny_config(clips, train={"trainable": ["decoder"]})
+    with pytest.raises(ConfigError, match="train.trainable"):
+        Trainer.build(bad, tmp_path / "runs" / "deep" / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]  # runs/ made by the call: gone too
+    existing = tmp_path / "existing"
+    (existing / "notes.txt").parent.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="train.trainable"):
+        Trainer.build(bad, existing)
+    assert (existing / "notes.txt").read_text() == "mine" and (existing / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("val", "message"),
+    [
+        (
+            {"dataset": "folder", "root": "/nonexistent/val"},
+            r"validation data \(val\.root\): .*/nonexistent/val",
+        ),
+        (
+            {"dataset": "videos", "clips": ["sample:nope"]},
+            r"validation data \(val\.clips\): no sample clip named 'nope'",
+        ),
+    ],
+)
+def test_missing_validation_data_fails_before_training_and_leaves_no_run_folder(
+    clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, val: dict, message: str
+) -> None:
+    def no_training(self, batch):
+        raise AssertionError("trained before the validation data was checked")
+
+    monkeypatch.setattr(Optimisation, "step", no_training)
+    with pytest.raises(InputDataError, match=message):
+        Trainer.build(tiny_config(clips, val=val, train={"iterations": 2}), tmp_path / "run").fit()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("every", "failed_at"), [(0, 3), (2, 2)])
+def test_a_failing_validation_keeps_the_training_first(
+    clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int, failed_at: int
+) -> None:
+    """Validation files vanishing mid-run: latest.pth (and final.pth at the end) are saved, then the
+    error is raised."""
+
+    def vanished(*args, **kwargs):
+        raise InputDataError("folder not found: val")
+
+    monkeypatch.setattr(trainer_module, "score_model", vanished)
+    config = tiny_config(
+        clips,
+        val={"dataset": "folder", "root": str(clips), "every": every},
+        train={"iterations": 3, "save_every": 0},
+    )
+    run = tmp_path / "run"
+    with pytest.raises(InputDataError, match="folder not found: val"):
+        Trainer.build(config, run).fit()
+    assert load_checkpoint(run / "latest.pth")["iteration"] == failed_at
+    assert (run / "final.pth").is_file() == (failed_at == 3)
+    if failed_at == 3:
+        assert load_checkpoint(run / "final.pth")["iteration"] == 3
