@@ -38,6 +38,10 @@ FORMAT = "lgfn"
 FORMAT_VERSION = 1
 #: Prefixes that wrappers (DataParallel/DDP, torch.compile) put in front of every key.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+#: How a checkpoint file starts: a zip archive (torch.save since PyTorch 1.6), or a pickle (protocol 2+,
+#: the legacy format and the authors' files).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_START = b"\x80"
 #: How many offending keys an error message lists.
 _SHOW = 5
 
@@ -96,15 +100,27 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint {path} {what}")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_START)):
+        raise CheckpointError(
+            f"checkpoint {path} is not a readable PyTorch file: it is neither a zip archive nor a pickle "
+            f"(it starts with {head!r}); is it the right file?"
+        )
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc):  # no object refused: bytes that are no pickle
+            raise CheckpointError(
+                f"checkpoint {path} is not a readable PyTorch file (truncated or corrupt?): "
+                f"unpickling failed: {_failure_reason(exc)}"
+            ) from exc
         raise CheckpointError(
             f"checkpoint {path} holds objects that cannot be loaded safely (weights_only=True refused "
-            f"them): {str(exc).splitlines()[0]}"
+            f"them): {_failure_reason(exc)}"
         ) from exc
     except Exception as exc:  # torch raises many types for a non-torch or truncated file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _failure_reason(exc)
         raise CheckpointError(
             f"checkpoint {path} is not a readable PyTorch file (truncated or corrupt?): {reason}"
         ) from exc
@@ -197,6 +213,28 @@ def load_model(
     check_state_dict(model, state, path)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def _failure_reason(exc: Exception) -> str:
+    """The line of a ``torch.load`` error that says what went wrong, never a bare number: the weights-only
+    unpickler's reason (``Unsupported operand 68``, ``Unsupported global: ...``), else the first line;
+    a ``KeyError`` whose message is a byte value is an unknown pickle instruction, an empty
+    ``EOFError`` a file cut short."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):  # then advice, the reason, a link
+        reasons = [
+            line
+            for line in lines[1:]
+            if not line.startswith("Check the documentation") and not line.endswith("WeightsUnpickler error:")
+        ]
+        return reasons[0] if reasons else lines[0]
+    if not lines:
+        if isinstance(exc, EOFError):
+            return "the file ends before its pickle does (EOFError): truncated?"
+        return f"{type(exc).__name__} without a message"
+    if lines[0].strip("'\"").isdigit():
+        return f"the bytes are no pickle ({type(exc).__name__} {lines[0]}: an unknown pickle instruction)"
+    return lines[0]
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +58,51 @@ def test_not_a_checkpoint(tmp_path):
     path.write_text("these are not weights")
     with pytest.raises(CheckpointError, match=r"notes\.pth is not a readable PyTorch file"):
         lgfn.load_model(path)
+
+
+def test_a_text_file_is_named_as_no_checkpoint_not_by_a_number(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("hello, these are notes")  # torch.load said: 101
+    with pytest.raises(CheckpointError) as info:
+        lgfn.load_model(path)
+    assert str(info.value) == (
+        f"checkpoint {path} is not a readable PyTorch file: it is neither a zip archive nor a pickle "
+        "(it starts with b'hell'); is it the right file?"
+    )
+
+
+def test_random_bytes_are_corrupt_not_unsafe(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(b"\x80" + np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with pytest.raises(CheckpointError) as info:
+        lgfn.load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"checkpoint {path} is not a readable PyTorch file (truncated or corrupt?): ")
+    assert "unpickling failed: Unsupported operand" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (KeyError(19), "the bytes are no pickle (KeyError 19: an unknown pickle instruction)"),
+        (KeyError("101"), "the bytes are no pickle (KeyError '101': an unknown pickle instruction)"),
+        (EOFError(), "the file ends before its pickle does (EOFError): truncated?"),
+    ],
+)
+def test_a_load_error_without_words_gets_some(tmp_path, monkeypatch, error, reason):
+    path = tmp_path / "odd.pth"
+    path.write_bytes(b"\x80\x02garbage")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert (
+        str(info.value)
+        == f"checkpoint {path} is not a readable PyTorch file (truncated or corrupt?): {reason}"
+    )
 
 
 def test_truncated_checkpoint(tmp_path, tiny):
