@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from lgfn.training.process import TrainingProcess
 
 logger = logging.getLogger(__name__)
+
+#: Adam's settings in each parameter group: configured, never taken from a checkpoint.
+_ADAM_SETTINGS = ("betas", "eps", "weight_decay")
 
 #: A loss of ``(sr, gt)``: a scalar tensor.
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -199,14 +203,39 @@ class Optimisation:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from a resumable checkpoint: the weights, the :meth:`state_dict` states and the
-        counters."""
+        counters.
+
+        The optimiser's moments and the schedule's position come from the checkpoint, but its
+        settings stay the configured ones (loading the states alone would bring back the learning
+        rate, milestones, gamma and Adam settings the checkpoint was written with): a run resumed
+        with another ``train.lr`` trains with it, from the schedule's current position on.
+        """
+        settings = [{key: group[key] for key in _ADAM_SETTINGS} for group in self.optimizer.param_groups]
+        schedule = self._schedule()
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        for group, configured in zip(self.optimizer.param_groups, settings, strict=True):
+            group.update(configured)
+        if self._schedule() != schedule:  # unchanged: keep the stored rate, bit for bit
+            self._restart_schedule(*schedule)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+
+    def _schedule(self) -> tuple[list[float], dict[int, int], float]:
+        """The schedule's settings: base rates, milestones (iteration -> count) and gamma."""
+        return list(self.scheduler.base_lrs), dict(self.scheduler.milestones), self.scheduler.gamma
+
+    def _restart_schedule(self, base_lrs: list[float], milestones: dict[int, int], gamma: float) -> None:
+        """Give the schedule these settings at its current iteration, with the rate they give there."""
+        scheduler = self.scheduler
+        scheduler.base_lrs, scheduler.milestones, scheduler.gamma = list(base_lrs), Counter(milestones), gamma
+        passed = sum(count for milestone, count in milestones.items() if milestone <= scheduler.last_epoch)
+        for group, base in zip(self.optimizer.param_groups, base_lrs, strict=True):
+            group["initial_lr"], group["lr"] = base, base * gamma**passed
+        scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _skip(self, loss: float, what: str) -> tuple[float, bool]:
         self.optimizer.zero_grad(set_to_none=True)

@@ -2,7 +2,9 @@
 ``latest.pth`` before continuing from it.
 
 A resumed run must build the same network (the architecture is compared and a difference is an
-error); other config changes are allowed and named in a warning, except the run-time choices
+error); other config changes are allowed, apply from the resumed iteration on (a new ``train.lr``
+too: see :meth:`lgfn.training.optimisation.Optimisation.load_state`) and are named in a warning,
+except the run-time choices
 (:data:`RUN_TIME_SETTINGS`, e.g. which kernel computes the deformable convolution), which change how
 the run computes, not what it learns.
 """
@@ -86,9 +88,10 @@ def read_resume_checkpoint(path: Path, config: ExperimentConfig) -> dict[str, An
     changed = changed_settings(state.get("config", {}), config.to_dict())
     if changed:
         logger.warning(
-            "the config differs from the one %s was written with (%s); the optimiser and schedule "
-            "state continue from the checkpoint",
-            path, ", ".join(changed),
+            "the config differs from the one %s was written with (%s): the new values apply after "
+            "iteration %d (config.yaml holds them); the weights, the optimiser's moments and the "
+            "schedule's position continue from the checkpoint",
+            path, ", ".join(changed), int(state.get("iteration", 0)),
         )  # fmt: skip
     return state
 

@@ -104,3 +104,29 @@ def test_a_config_change_on_resume_is_named_in_a_warning(
         Trainer.build(changed, tmp_path / "run", resume=True).fit()
     (warning,) = [r.getMessage() for r in caplog.records if "config differs" in r.getMessage()]
     assert "(train.iterations)" in warning and "dcn_backend" not in warning
+
+
+def test_a_changed_schedule_on_resume_is_applied_and_recorded(
+    clips: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What config.yaml says runs: a new train.lr (milestones, gamma, Adam settings) applies from the
+    resumed iteration on, at the schedule's position; the checkpoint's lr does not come back."""
+    run = tmp_path / "run"
+    Trainer.build(tiny_config(clips, train={"iterations": 1}), run).fit()  # lr 1e-3, milestones at 2, 4
+    changed = tiny_config(clips, train={"iterations": 3, "lr": 4e-4, "weight_decay": 0.5})
+    with caplog.at_level("WARNING", logger="lgfn"):
+        resumed = Trainer.build(changed, run, resume=True)
+    try:
+        (group,) = resumed.optimisation.optimizer.param_groups
+        assert group["lr"] == pytest.approx(4e-4) and group["weight_decay"] == 0.5
+        assert resumed.optimisation.lr == pytest.approx(4e-4)
+        resumed.fit()
+    finally:
+        resumed.close()
+    assert load_config(run / "config.yaml").train.lr == pytest.approx(4e-4)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # The lr logged after iteration i is the one iteration i+1 uses: halved after iteration 2.
+    assert {r["iteration"]: r["lr"] for r in records} == pytest.approx({1: 1e-3, 2: 2e-4, 3: 2e-4})
+    (warning,) = [r.getMessage() for r in caplog.records if "config differs" in r.getMessage()]
+    assert "(train.iterations, train.lr, train.weight_decay)" in warning
+    assert "the new values apply after iteration 1 (config.yaml holds them)" in warning
