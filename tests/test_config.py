@@ -17,6 +17,7 @@ from lgfn.config import (
 )
 from lgfn.errors import ConfigError
 from lgfn.models import LGFNConfig
+from lgfn.training.trainer import backend_hint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,6 +201,15 @@ def test_saved_config_loads_back_equal(tmp_path: Path) -> None:
 def test_shipped_configs_load(name: str) -> None:
     config = load_config(REPO / "configs" / name)
     assert isinstance(config, ExperimentConfig)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda path: path.name)
+def test_no_cpu_config_gets_the_trainers_advice_to_change_backend(path: Path) -> None:
+    """The trainer advises model.dcn_backend=grid_sample on a CPU; the shipped CPU configs follow it."""
+    config = load_config(path)
+    if config.train.device == "cpu":
+        assert backend_hint("cpu", config.model.dcn_backend) is None
+    assert backend_hint("cpu", "torchvision") is not None  # the check above checks something
 
 
 def test_paper_config_holds_the_paper_recipe() -> None:

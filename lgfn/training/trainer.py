@@ -168,11 +168,9 @@ class Trainer:
             self.config.name, len(self.data.dataset), self.process.global_batch, dist.world_size,
             self.iterations_per_epoch, self.total_iterations, device, self.config.train.precision,
         )  # fmt: skip
-        if device.type == "cpu" and self.config.model.dcn_backend == "torchvision" and dist.is_main:
-            logger.info(
-                "training on a CPU: model.dcn_backend=grid_sample computes the same deformable "
-                "convolution and trains 2-4x faster here (scripts/benchmark_train.py)"
-            )
+        hint = backend_hint(device.type, self.config.model.dcn_backend)
+        if hint and dist.is_main:
+            logger.info(hint)
 
     # -- progress --------------------------------------------------------------------------------
 
@@ -414,6 +412,24 @@ class _LogWindow:
         """The mean loss of the applied steps (``None`` if none was) and the iterations per second."""
         mean = self.loss / self.applied if self.applied else None
         return mean, self.iterations / (time.perf_counter() - self.start)
+
+
+def backend_hint(device_type: str, dcn_backend: str) -> str | None:
+    """The advice the trainer logs at the start when ``model.dcn_backend`` is slow on the device.
+
+    Args:
+        device_type: ``"cpu"`` or ``"cuda"``.
+        dcn_backend: ``model.dcn_backend``.
+
+    Returns:
+        The advice, or ``None`` when there is none to give.
+    """
+    if device_type == "cpu" and dcn_backend == "torchvision":
+        return (
+            "training on a CPU: model.dcn_backend=grid_sample computes the same deformable "
+            "convolution and trains 2-4x faster here (scripts/benchmark_train.py)"
+        )
+    return None
 
 
 def _first_missing(path: Path) -> Path | None:
