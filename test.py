@@ -2,7 +2,9 @@
 
 With no arguments: LGFN against bicubic on the bundled sample clip. Benchmarks::
 
-    python test.py --dataset vid4 --data-root data/Vid4 --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vid4 --data-root data/Vid4 --ckpt lgfn.pth
+
+Where to get the datasets and the authors' weights: data/README.md.
 
 Options: ``python test.py --help``. Everything is in :mod:`lgfn.cli.evaluate`.
 """

@@ -11,7 +11,10 @@ the ground truth, each with a label under it::
        frame 17        Bicubic      LGFN        GT
                      24.21/0.71  27.30/0.80
 
-:func:`choose_crop` picks the region with the most texture (where methods differ most visibly).
+:func:`choose_crop` picks the region where the methods differ most against the ground truth: where the
+best method's error is smallest next to the first method's (bicubic in ``test.py``), so that the
+crops show what tells the methods apart; with a single method, the ground truth's most detailed
+region.
 """
 
 from __future__ import annotations
@@ -32,15 +35,20 @@ _GAP = 8
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def choose_crop(image: np.ndarray, size: int) -> tuple[int, int]:
-    """The top-left corner of the ``size`` x ``size`` square with the most detail.
+def choose_crop(image: np.ndarray, size: int, methods: Sequence[np.ndarray] = ()) -> tuple[int, int]:
+    """The top-left corner of the ``size`` x ``size`` square that best shows the methods apart.
 
-    Detail is the mean absolute Laplacian of the luma: flat regions (sky, walls) score low, edges
-    and texture high.
+    With two or more ``methods`` (their outputs for the frame ``image``; the first is the baseline,
+    bicubic in ``test.py``): the square where the best of the others gains most on the first, the
+    largest mean over the square of ``|first - gt| - min(|other - gt|)`` in luma. For LGFN against
+    bicubic that is where LGFN restores what bicubic blurs (stripes, edges, text), not a flat
+    background or an edge both render alike. Otherwise: the square of ``image`` with the most
+    detail, the mean absolute Laplacian of its luma (flat regions such as sky and walls score low).
 
     Args:
-        image: ``(h, w, 3)`` uint8 RGB, ``h, w >= size``.
+        image: ``(h, w, 3)`` uint8 RGB, the ground truth, ``h, w >= size``.
         size: side of the square in pixels.
+        methods: the methods' outputs, each ``(h, w, 3)`` uint8 RGB like ``image``, baseline first.
 
     Returns:
         ``(y, x)`` of the square's top-left pixel.
@@ -48,11 +56,15 @@ def choose_crop(image: np.ndarray, size: int) -> tuple[int, int]:
     h, w = image.shape[:2]
     if size > min(h, w):
         raise ValueError(f"crop of {size} pixels does not fit a {w}x{h} image")
-    luma = rgb_to_y(image).astype(np.float32)
-    detail = np.abs(cv2.Laplacian(luma, cv2.CV_32F))
-    # Mean detail of every size x size window, anchored at its top-left corner.
+    truth = rgb_to_y(image).astype(np.float32)
+    if len(methods) >= 2:
+        errors = [np.abs(rgb_to_y(output).astype(np.float32) - truth) for output in methods]
+        score = errors[0] - np.min(errors[1:], axis=0)
+    else:
+        score = np.abs(cv2.Laplacian(truth, cv2.CV_32F))
+    # Sum of the score over every size x size window, anchored at its top-left corner.
     window_sum = cv2.boxFilter(
-        detail, -1, (size, size), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT
+        score, -1, (size, size), anchor=(0, 0), normalize=False, borderType=cv2.BORDER_CONSTANT
     )
     valid = window_sum[: h - size + 1, : w - size + 1]
     y, x = np.unravel_index(int(np.argmax(valid)), valid.shape)
@@ -92,8 +104,8 @@ def side_by_side(
         panels: ``(label, image)`` pairs in display order, all ``(h, w, 3)`` uint8 RGB of the same
             size; the last one is shown whole with the crop box (normally the ground truth). A
             label may hold several lines separated by ``\\n``.
-        crop: top-left ``(y, x)`` of the zoomed square (default: :func:`choose_crop` on the last
-            panel).
+        crop: top-left ``(y, x)`` of the zoomed square (default: :func:`choose_crop`: where the
+            other panels, the first as the baseline, differ most against the last).
         crop_size: side of the square (default: a third of the shorter side, at least 16 pixels).
         frame_label: caption under the whole frame.
         min_height: the whole frame is enlarged (nearest neighbour, by an integer factor) to at
@@ -111,7 +123,9 @@ def side_by_side(
     h, w = shape[:2]
     if crop_size is None:
         crop_size = min(max(16, min(h, w) // 3), h, w)
-    y, x = choose_crop(panels[-1][1], crop_size) if crop is None else crop
+    if crop is None:
+        crop = choose_crop(panels[-1][1], crop_size, [image for _, image in panels[:-1]])
+    y, x = crop
     if not (0 <= y <= h - crop_size and 0 <= x <= w - crop_size):
         raise ValueError(f"crop ({y}, {x}) of {crop_size} pixels does not fit a {w}x{h} frame")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from lgfn.data.eval_datasets import (
     scored_indices,
 )
 from lgfn.data.io import write_image
-from lgfn.errors import InputDataError
+from lgfn.errors import InputDataError, MissingDataError
 from tests.helpers import shared_data_path
 
 
@@ -56,7 +57,7 @@ def test_constructors_do_no_io(tmp_path: Path) -> None:
     dataset = Vid4Dataset(tmp_path / "missing")
     SPMCSDataset(tmp_path / "missing")
     Vimeo90KTestDataset(tmp_path / "missing")
-    with pytest.raises(InputDataError, match=r"vid4 folder not found: .*missing"):
+    with pytest.raises(InputDataError, match=r"Vid4 folder not found: .*missing"):
         len(dataset)
 
 
@@ -261,3 +262,37 @@ def test_frames_dataset() -> None:
     np.testing.assert_array_equal(item["lq"][1], bi_degrade(frames[1][:8, :12], 4))
     with pytest.raises(InputDataError, match="clip short: a clip of 1 frames"):
         len(FramesDataset({"short": frames[:1]}))
+
+
+def test_max_frames_keeps_the_first_frames_of_each_clip(vid4_root: Path, tmp_path: Path) -> None:
+    """The inner-frame rule applies to the shortened clip; LR files are cut alike; the protocol says so."""
+    _write_clip(tmp_path / "lr" / "walk", 5, 4, 5, seed=3)
+    dataset = Vid4Dataset(vid4_root, clips=["walk"], lr_root=tmp_path / "lr", max_frames=3)
+    (clip,) = dataset.clips
+    assert [p.name for p in clip.gt_paths] == [f"{i:08d}.png" for i in range(3)]
+    assert clip.lq_paths is not None and len(clip.lq_paths) == 3 and clip.scored == (1,)
+    assert dataset.protocol()["max_frames"] == 3 and "max_frames" not in Vid4Dataset(vid4_root).protocol()
+    assert len(dataset[0]["gt"]) == len(dataset[0]["lq"]) == 3
+    assert Vid4Dataset(vid4_root, clips=["walk"], max_frames=50).clips[0].scored == (1, 2, 3)
+
+    frames = FramesDataset({"a": [_frame(8, 8, i) for i in range(6)]}, max_frames=4, score="all")
+    assert len(frames[0]["gt"]) == 4 and frames.clips[0].scored == (0, 1, 2, 3)
+    with pytest.raises(ValueError, match="max_frames must be at least 1, got 0"):
+        Vid4Dataset(vid4_root, max_frames=0)
+
+
+def test_missing_data_names_the_layout_and_the_readme(tmp_path: Path) -> None:
+    """Each dataset's missing folder: the layout expected and data/README.md; no "folder folder"."""
+    cases = [
+        (Vid4Dataset(tmp_path / "v"), "Vid4 folder not found", "ROOT/GT/<clip>/<frames>"),
+        (FolderDataset(tmp_path / "f"), "folder of clips not found", "ROOT/<clip>/<frames>"),
+        (SPMCSDataset(tmp_path / "s"), "SPMCS folder not found", "ROOT/<clip>/truth/<frames>"),
+        (Vimeo90KTestDataset(tmp_path / "m"), "Vimeo-90K sequences folder not found", "ROOT/sequences/"),
+    ]
+    for dataset, problem, layout in cases:
+        with pytest.raises(MissingDataError) as caught:
+            len(dataset)
+        message = str(caught.value)
+        assert message.startswith(problem) and f"(expected {layout}" in message, message
+        assert message.endswith("; see data/README.md)") and "folder folder" not in message
+        assert pickle.loads(pickle.dumps(caught.value)).args == caught.value.args

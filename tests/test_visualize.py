@@ -61,3 +61,24 @@ def test_side_by_side_with_explicit_crop_and_errors() -> None:
         side_by_side([("a", gt[:32]), ("GT", gt)])
     with pytest.raises(ValueError, match="does not fit"):
         side_by_side([("GT", gt)], crop=(60, 0), crop_size=16)
+
+
+def test_choose_crop_goes_where_the_methods_differ_most() -> None:
+    """Not to the ground truth's most detailed square (strong texture, top left) but to the corner
+    where the second method restores what the first (the baseline) loses (faint texture, bottom
+    right), which is what the picture is for."""
+    gt = _flat_with_texture(0, 0, 16)
+    rng = np.random.default_rng(1)
+    gt[44:64, 60:80] = rng.integers(100, 140, (20, 20, 3), dtype=np.uint8)
+    blurred, restored = gt.copy(), gt.copy()
+    blurred[44:64, 60:80] = 120
+    assert choose_crop(gt, 16) == (0, 0)
+    y, x = choose_crop(gt, 16, [blurred, restored])
+    assert 44 <= y <= 48 and 60 <= x <= 64, (y, x)  # the whole square inside the restored corner
+    assert choose_crop(gt, 16, [restored, blurred]) != (y, x)  # a loss on the baseline is no gain
+
+    panels = [("Bicubic", blurred), ("LGFN", restored), ("GT", gt)]
+    figure = side_by_side(panels, crop_size=16, min_height=64)
+    # The ground-truth overview (1x, 64 rows) shows the red box at the chosen corner, not at (0, 0).
+    overview = figure[8:72, 8:88]
+    assert (overview[y, x + 8] == (230, 30, 30)).all() and not (overview[0, 8] == (230, 30, 30)).all()

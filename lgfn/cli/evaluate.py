@@ -5,13 +5,17 @@ With no arguments: the bundled real sample clip (``carphone_pristine``, first 32
 
     python test.py
 
-Benchmarks (layouts in data/README.md)::
+Benchmarks (where to get them and their layouts in data/README.md; ``--data-root`` defaults to
+``data/Vid4``, ``data/SPMCS`` and ``data/vimeo_septuplet``)::
 
-    python test.py --dataset vid4 --data-root data/Vid4 --ckpt checkpoints/lgfn_x4.pth
-    python test.py --dataset vid4 --data-root data/Vid4 --method bicubic
-    python test.py --dataset spmcs --data-root data/SPMCS --ckpt checkpoints/lgfn_x4.pth
-    python test.py --dataset vimeo90k --data-root data/vimeo_septuplet --ckpt checkpoints/lgfn_x4.pth
-    python test.py --dataset folder --data-root my_clips --ckpt checkpoints/lgfn_x4.pth
+    python test.py --dataset vid4 --ckpt lgfn.pth
+    python test.py --dataset vid4 --method bicubic --max-frames 5     # a quick look
+    python test.py --dataset spmcs --data-root data/SPMCS --ckpt lgfn.pth
+    python test.py --dataset vimeo90k --data-root data/vimeo_septuplet --ckpt lgfn.pth
+    python test.py --dataset folder --data-root my_clips --ckpt lgfn.pth
+
+Every option either works with the dataset it is given with or is refused with one error line
+(:data:`DATASET_OPTIONS`).
 
 Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
 (default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
@@ -43,7 +47,7 @@ from lgfn.cli.options import (
 from lgfn.data.eval_datasets import EvalDataset, FramesDataset
 from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
-from lgfn.evaluation.datasets import build_eval_dataset
+from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
 from lgfn.evaluation.evaluator import evaluate
 from lgfn.evaluation.report import format_table
 from lgfn.files import file_identity
@@ -61,6 +65,28 @@ REPO = Path(lgfn.__file__).resolve().parents[1]
 DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
 #: Per-clip rows are printed up to this many clips (Vimeo-90K-T has 7,824).
 MAX_TABLE_CLIPS = 50
+#: The sample run's defaults (``None`` on the command line, so that a default is never "given").
+SAMPLE_CLIP, SAMPLE_FRAMES = "carphone_pristine", 32
+#: ``{argument: (option, the datasets that take it)}``; given with another dataset, it is refused.
+DATASET_OPTIONS = {
+    "data_root": ("--data-root", ("vid4", "spmcs", "vimeo90k", "folder")),
+    "clips": ("--clips", ("vid4", "spmcs", "vimeo90k", "folder")),
+    "lr_root": ("--lr-root", ("vid4", "vimeo90k", "folder")),
+    "lr_from_files": ("--lr-from-files", ("vid4", "spmcs")),
+    "test_list": ("--test-list", ("vimeo90k",)),
+    "split_list": ("--split-list", ("vimeo90k",)),
+    "max_frames": ("--max-frames", ("sample", "vid4", "spmcs", "folder")),
+    "sample_clip": ("--sample-clip", ("sample",)),
+}
+#: Why an option is refused with a dataset, where there is more to say than the datasets that take it.
+REFUSAL_HINTS = {
+    ("clips", "sample"): "the sample is one clip: choose it with --sample-clip",
+    ("lr_root", "spmcs"): "spmcs keeps LR frames inside each clip folder: use --lr-from-files",
+    ("lr_from_files", "vimeo90k"): "vimeo90k keeps LR frames in a separate tree: use --lr-root",
+    ("lr_from_files", "folder"): "a folder of clips has no LR frames of its own: use --lr-root",
+    ("max_frames", "vimeo90k"): "vimeo90k scores the centre of each 7-frame septuplet: choose septuplets "
+    "with --clips or --test-list",
+}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -88,8 +114,7 @@ def _add_data_options(data: OptionContainer) -> None:
     data.add_argument(
         "--degradation",
         choices=("bi", "bd"),
-        default="bi",
-        help="how LR frames are made from GT (default: %(default)s)",
+        help="how LR frames are made from GT (default: bi; not with LR frames read from files)",
     )
     data.add_argument("--lr-root", type=Path, help="read LR frames from this folder (vid4, folder, vimeo90k)")
     data.add_argument(
@@ -109,11 +134,12 @@ def _add_data_options(data: OptionContainer) -> None:
         "slow/medium/fast_testset.txt beside the test list)",
     )
     data.add_argument(
-        "--max-frames", type=int, default=32, help="sample: frames read from the clip (default: %(default)s)"
+        "--max-frames",
+        type=int,
+        help=f"score only the first N frames of each clip, the inner ones as usual (sample: default "
+        f"{SAMPLE_FRAMES}; vid4, spmcs, folder: default all)",
     )
-    data.add_argument(
-        "--sample-clip", default="carphone_pristine", help="sample: which bundled clip (default: %(default)s)"
-    )
+    data.add_argument("--sample-clip", help=f"sample: which bundled clip (default: {SAMPLE_CLIP})")
 
 
 def _add_method_options(method: OptionContainer) -> None:
@@ -162,19 +188,50 @@ def _split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
 # What is evaluated
 
 
+def check_dataset_options(args: argparse.Namespace) -> None:
+    """Refuse, in one line, an option that the chosen dataset does not take (see :data:`DATASET_OPTIONS`).
+
+    Raises:
+        ConfigError: an option given with a dataset it does not apply to, or a bad value.
+    """
+    for dest, (option, datasets) in DATASET_OPTIONS.items():
+        if getattr(args, dest) not in (None, False, []) and args.dataset not in datasets:
+            hint = REFUSAL_HINTS.get((dest, args.dataset), f"it is for --dataset {', '.join(datasets)}")
+            raise ConfigError(f"{option} does not apply to --dataset {args.dataset}: {hint}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.crop_border < 0:
+        raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
+    if args.degradation is not None and (args.lr_root or args.lr_from_files):
+        given = "--lr-root" if args.lr_root else "--lr-from-files"
+        raise ConfigError(
+            f"--degradation makes LR frames from the ground truth: it does not apply with {given}"
+        )
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    """``--data-root``, else the dataset's default folder (``data/Vid4``...; ``folder`` has none)."""
+    if args.data_root is not None:
+        return args.data_root
+    if args.dataset not in DEFAULT_ROOTS:
+        raise ConfigError(f"--dataset {args.dataset} needs --data-root (folder layouts in data/README.md)")
+    return REPO / DEFAULT_ROOTS[args.dataset]
+
+
 def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
     """The dataset the arguments describe (not the sample clip)."""
     return build_eval_dataset(
         args.dataset,
-        args.data_root,
+        data_root(args),
         scale,
         lr_root=args.lr_root,
         lr_from_files=args.lr_from_files,
-        degradation=args.degradation,
+        degradation=args.degradation or "bi",
         score="all" if args.score_all_frames else None,
         clips=args.clips,
         test_list=args.test_list,
         split_lists=_split_lists(args.split_list),
+        max_frames=args.max_frames or 0,
     )
 
 
@@ -248,9 +305,8 @@ def run_sample(args: argparse.Namespace) -> int:
     from lgfn.data.samples import sample_clip_path
     from lgfn.media import read_video_frames
 
-    if args.max_frames < 1:
-        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
-    path = sample_clip_path(args.sample_clip)
+    clip, max_frames = args.sample_clip or SAMPLE_CLIP, args.max_frames or SAMPLE_FRAMES
+    path = sample_clip_path(clip)
     checkpoints = find_checkpoints(args)
     if args.method is None and not checkpoints:
         print(f"no trained checkpoint found at {default_checkpoint()}; showing bicubic only")
@@ -259,18 +315,19 @@ def run_sample(args: argparse.Namespace) -> int:
     # Bicubic first, as in the paper's tables.
     upscalers: dict[str, Upscaler] = {"bicubic": BicubicUpscaler(scale), **resolvers}
 
-    frames = read_video_frames(path, max_frames=args.max_frames)
+    frames = read_video_frames(path, max_frames=max_frames)
     logger.info(
         "sample clip %s: %d frames of %dx%d", path, len(frames), frames[0].shape[1], frames[0].shape[0]
     )
     dataset = FramesDataset(
-        {args.sample_clip: frames},
+        {clip: frames},
         scale=scale,
-        degradation=args.degradation,
+        degradation=args.degradation or "bi",
         score="all" if args.score_all_frames else "inner",
         name="sample",
+        max_frames=max_frames,
     )
-    out = args.out or REPO / "results" / f"sample_{args.sample_clip}"
+    out = args.out or REPO / "results" / f"sample_{clip}"
     start = time.perf_counter()
     reports = compare_methods(
         dataset,
@@ -349,12 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    if args.crop_border < 0:
-        raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
+    check_dataset_options(args)
     if args.dataset == "sample":
-        if args.data_root is not None:
-            raise ConfigError(
-                "--data-root needs --dataset vid4, spmcs, vimeo90k or folder (default: the sample)"
-            )
         return run_sample(args)
     return run_benchmark(args)

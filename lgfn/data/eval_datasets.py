@@ -22,6 +22,10 @@ Which frames are scored is a constructor argument (``score``) with one default p
 - ``"all"``: every frame (``test.py --score-all-frames``);
 - ``"centre"``: only the middle frame (Vimeo-90K-T scores ``im4`` of each septuplet).
 
+``max_frames`` (Vid4, SPMCS, folders, frames in memory) keeps only the first frames of each clip, and
+the rule above then picks the scored frames of the shortened clip (``test.py --max-frames``: a quick
+look); ``metrics.json`` records it in its protocol.
+
 Constructors only store their arguments; the folders are scanned on first use (``len``, indexing,
 :attr:`EvalDataset.clips`) and any problem raises one :class:`~lgfn.errors.InputDataError` that
 names the file or folder and says what was expected.
@@ -39,7 +43,7 @@ import numpy as np
 
 from lgfn.data.degradations import crop_to_multiple, degrade
 from lgfn.data.io import list_frames, read_clip
-from lgfn.errors import InputDataError
+from lgfn.errors import InputDataError, MissingDataError
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,7 @@ class EvalDataset:
         degradation: ``"bi"`` or ``"bd"``, used when no LR frames are read from files.
         score: ``"inner"``, ``"all"`` or ``"centre"`` (see the module docstring).
         clips: evaluate only these clip names (default all), in the given order.
+        max_frames: read only the first this many frames of each clip (``None``: all).
     """
 
     #: Short dataset name written to reports (``metrics.json``'s ``"dataset"``).
@@ -112,6 +117,7 @@ class EvalDataset:
         degradation: str = "bi",
         score: str = "inner",
         clips: Sequence[str] | None = None,
+        max_frames: int | None = None,
     ) -> None:
         if score not in SCORE_MODES:
             raise ValueError(f"unknown score mode {score!r}; expected one of {', '.join(SCORE_MODES)}")
@@ -122,7 +128,10 @@ class EvalDataset:
         self.scale = scale
         self.degradation = degradation
         self.score = score
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.selected = None if clips is None else list(clips)
+        self.max_frames = max_frames
         self._clips: list[EvalClip] | None = None
 
     # -- what subclasses provide ------------------------------------------------------------------
@@ -165,11 +174,14 @@ class EvalDataset:
     def protocol(self) -> dict[str, Any]:
         """How LR frames are made and which frames are scored, for ``metrics.json``."""
         lr_source = self._lr_source()
-        return {
+        protocol = {
             "scale": self.scale,
             "lr": f"read from {lr_source}" if lr_source else f"{self.degradation.upper()} degradation of GT",
             "scored_frames": self.score,
         }
+        if self.max_frames is not None:
+            protocol["max_frames"] = self.max_frames  # only the first frames of each clip
+        return protocol
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -230,6 +242,8 @@ class EvalDataset:
                 raise InputDataError(
                     f"{lq_folder}: {len(lq_paths)} LR frames, expected {len(gt_paths)} as in {gt_folder}"
                 )
+            lq_paths = lq_paths[: self.max_frames]
+        gt_paths = gt_paths[: self.max_frames]
         try:
             scored = scored_indices(len(gt_paths), self.score)
         except ValueError as exc:
@@ -239,16 +253,16 @@ class EvalDataset:
         return EvalClip(key, tuple(gt_paths), None if lq_paths is None else tuple(lq_paths), tuple(scored))
 
 
-def _require_folder(path: Path, what: str) -> Path:
+def _require_folder(path: Path, what: str, layout: str, option: str = "root") -> Path:
     if not path.is_dir():
-        raise InputDataError(f"{what} not found: {path} is not a folder")
+        raise MissingDataError(f"{what} not found: {path} is not a folder", layout, option)
     return path
 
 
-def _subfolders(root: Path, what: str) -> list[Path]:
-    folders = sorted(p for p in _require_folder(root, what).iterdir() if p.is_dir())
+def _subfolders(root: Path, what: str, layout: str) -> list[Path]:
+    folders = sorted(p for p in _require_folder(root, what, layout).iterdir() if p.is_dir())
     if not folders:
-        raise InputDataError(f"{root}: expected one sub-folder per clip, found none")
+        raise MissingDataError(f"{root}: no clip folders in the {what}", layout)
     return folders
 
 
@@ -273,9 +287,14 @@ class Vid4Dataset(EvalDataset):
         score: which frames count; default all but the first and last of each clip.
         clips: evaluate only these clips.
         gt_dir: name of the ground-truth folder under ``root``.
+        max_frames: read only the first this many frames of each clip (``None``: all).
     """
 
     name = "vid4"
+    #: What the messages call the root folder, and the layouts they show.
+    title = "Vid4 folder"
+    layout = "ROOT/GT/<clip>/<frames>, e.g. ROOT/GT/calendar/00000000.png"
+    lr_layout = "LR_ROOT/<clip>/<frames> named as the ground truth, e.g. ROOT/BIx4/calendar/00000000.png"
 
     def __init__(
         self,
@@ -286,20 +305,22 @@ class Vid4Dataset(EvalDataset):
         score: str = "inner",
         clips: Sequence[str] | None = None,
         gt_dir: str = "GT",
+        max_frames: int | None = None,
     ) -> None:
-        super().__init__(scale, degradation, score, clips)
+        super().__init__(scale, degradation, score, clips, max_frames)
         self.root = Path(root)
         self.lr_root = None if lr_root is None else Path(lr_root)
         self.gt_dir = gt_dir
 
     def _keys(self) -> list[str]:
-        _require_folder(self.root, f"{self.name} folder")
-        return [folder.name for folder in _subfolders(self.root / self.gt_dir, "ground-truth folder")]
+        _require_folder(self.root, self.title, self.layout)
+        gt_root = self.root / self.gt_dir
+        return [folder.name for folder in _subfolders(gt_root, "ground-truth folder", self.layout)]
 
     def _build(self, key: str) -> EvalClip:
         lq_folder = None
         if self.lr_root is not None:
-            lq_folder = _require_folder(self.lr_root / key, "LR clip folder")
+            lq_folder = _require_folder(self.lr_root / key, "LR clip folder", self.lr_layout, "lr_root")
         return self._clip(key, self.root / self.gt_dir / key, lq_folder)
 
     def _lr_source(self) -> str | None:
@@ -322,10 +343,13 @@ class FolderDataset(Vid4Dataset):
 
     Args:
         root: the folder holding one sub-folder per clip.
-        scale, lr_root, degradation, score, clips: as :class:`Vid4Dataset`.
+        scale, lr_root, degradation, score, clips, max_frames: as :class:`Vid4Dataset`.
     """
 
     name = "folder"
+    title = "folder of clips"
+    layout = "ROOT/<clip>/<frames>, one folder of frames per clip, e.g. ROOT/street/0000.png"
+    lr_layout = "LR_ROOT/<clip>/<frames> named as the ground truth, e.g. my_clips_lr/street/0000.png"
 
     def __init__(
         self,
@@ -335,8 +359,9 @@ class FolderDataset(Vid4Dataset):
         degradation: str = "bi",
         score: str = "inner",
         clips: Sequence[str] | None = None,
+        max_frames: int | None = None,
     ) -> None:
-        super().__init__(root, scale, lr_root, degradation, score, clips, gt_dir=".")
+        super().__init__(root, scale, lr_root, degradation, score, clips, gt_dir=".", max_frames=max_frames)
 
 
 class SPMCSDataset(EvalDataset):
@@ -359,9 +384,12 @@ class SPMCSDataset(EvalDataset):
         clips: evaluate only these clips.
         gt_subdir: ground-truth sub-folder of each clip.
         lr_subdir: LR sub-folder of each clip (default ``input{scale}``).
+        max_frames: read only the first this many frames of each clip (``None``: all).
     """
 
     name = "spmcs"
+    title = "SPMCS folder"
+    layout = "ROOT/<clip>/truth/<frames>, e.g. ROOT/car05_001/truth/0000.png"
 
     def __init__(
         self,
@@ -373,29 +401,34 @@ class SPMCSDataset(EvalDataset):
         clips: Sequence[str] | None = None,
         gt_subdir: str = "truth",
         lr_subdir: str | None = None,
+        max_frames: int | None = None,
     ) -> None:
-        super().__init__(scale, degradation, score, clips)
+        super().__init__(scale, degradation, score, clips, max_frames)
         self.root = Path(root)
         self.lr_from_files = lr_from_files
         self.gt_subdir = gt_subdir
         self.lr_subdir = f"input{scale}" if lr_subdir is None else lr_subdir
 
     def _keys(self) -> list[str]:
-        return [folder.name for folder in _subfolders(self.root, f"{self.name} folder")]
+        return [folder.name for folder in _subfolders(self.root, self.title, self.layout)]
 
     def _build(self, key: str) -> EvalClip:
-        gt_folder = _require_folder(self.root / key / self.gt_subdir, "ground-truth folder")
+        layout = self.layout.replace("truth", self.gt_subdir)
+        gt_folder = _require_folder(self.root / key / self.gt_subdir, "ground-truth folder", layout)
         lq_folder = None
         if self.lr_from_files:
-            lq_folder = _require_folder(self.root / key / self.lr_subdir, "LR folder")
+            lr_layout = layout.replace(self.gt_subdir, self.lr_subdir)
+            lq_folder = _require_folder(self.root / key / self.lr_subdir, "LR folder", lr_layout)
         return self._clip(key, gt_folder, lq_folder)
 
     def _lr_source(self) -> str | None:
         return f"{self.root}/<clip>/{self.lr_subdir}" if self.lr_from_files else None
 
 
-def _read_list(path: Path, what: str) -> list[str]:
+def _read_list(path: Path, what: str, layout: str = "", option: str = "root") -> list[str]:
     if not path.is_file():
+        if layout:
+            raise MissingDataError(f"{what} not found: {path}", layout, option)
         raise InputDataError(f"{what} not found: {path}")
     entries = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not entries:
@@ -432,6 +465,8 @@ class Vimeo90KTestDataset(EvalDataset):
     """
 
     name = "vimeo90k"
+    layout = "ROOT/sequences/<xxxxx>/<yyyy>/im1.png .. im7.png and ROOT/sep_testlist.txt"
+    lr_layout = "LR_ROOT/sequences/<xxxxx>/<yyyy>/im1.png .. im7.png"
     #: Split list files looked for beside the test list when ``split_lists`` is not given.
     DEFAULT_SPLITS = {"slow": "slow_testset.txt", "medium": "medium_testset.txt", "fast": "fast_testset.txt"}
 
@@ -454,16 +489,21 @@ class Vimeo90KTestDataset(EvalDataset):
         self._splits: dict[str, list[str]] | None = None
 
     def _keys(self) -> list[str]:
-        _require_folder(self.root / "sequences", "Vimeo-90K sequences folder")
+        _require_folder(self.root / "sequences", "Vimeo-90K sequences folder", self.layout)
         if self.lr_root is not None:
-            _require_folder(self.lr_root / "sequences", "Vimeo-90K LR sequences folder")
-        return _read_list(self.test_list, "Vimeo-90K test list")
+            _require_folder(
+                self.lr_root / "sequences", "Vimeo-90K LR sequences folder", self.lr_layout, "lr_root"
+            )
+        option = "root" if self.test_list == self.root / "sep_testlist.txt" else "test_list"
+        return _read_list(self.test_list, "Vimeo-90K test list", self.layout, option)
 
     def _build(self, key: str) -> EvalClip:
-        gt_folder = _require_folder(self.root / "sequences" / key, f"septuplet {key} of {self.test_list}")
+        what = f"septuplet {key} of {self.test_list}"
+        gt_folder = _require_folder(self.root / "sequences" / key, what, self.layout)
         lq_folder = None
         if self.lr_root is not None:
-            lq_folder = _require_folder(self.lr_root / "sequences" / key, f"LR septuplet {key}")
+            what = f"LR septuplet {key}"
+            lq_folder = _require_folder(self.lr_root / "sequences" / key, what, self.lr_layout, "lr_root")
         return self._clip(key, gt_folder, lq_folder)
 
     def _lr_source(self) -> str | None:
@@ -496,6 +536,7 @@ class FramesDataset(EvalDataset):
         degradation: ``"bi"`` or ``"bd"``.
         score: which frames count; default all but the first and last.
         name: dataset name for reports.
+        max_frames: keep only the first this many frames of each clip (``None``: all).
     """
 
     def __init__(
@@ -505,9 +546,10 @@ class FramesDataset(EvalDataset):
         degradation: str = "bi",
         score: str = "inner",
         name: str = "frames",
+        max_frames: int | None = None,
     ) -> None:
-        super().__init__(scale, degradation, score)
-        self.frames = {key: list(frames) for key, frames in clips.items()}
+        super().__init__(scale, degradation, score, max_frames=max_frames)
+        self.frames = {key: list(frames)[:max_frames] for key, frames in clips.items()}
         self.name = name
 
     def _keys(self) -> list[str]:

@@ -3,6 +3,8 @@ during training and ``scripts/bicubic_baseline.py``.
 
 The callers spell the options differently (``--data-root`` on the command line, ``val.root`` in a
 config); :class:`OptionNames` carries their spelling so that every error names what the user typed.
+The factory lists the clips at once, so that a missing folder is reported before any work starts,
+naming the layout expected, the option that sets the path and ``data/README.md``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from lgfn.data.eval_datasets import (
     Vid4Dataset,
     Vimeo90KTestDataset,
 )
-from lgfn.errors import ConfigError
+from lgfn.errors import ConfigError, MissingDataError
 
 #: The dataset names the factory knows; ``videos`` are video files (or ``sample:<name>`` clips).
 EVAL_DATASETS = ("vid4", "spmcs", "vimeo90k", "folder", "videos")
+#: Where ``test.py`` looks for each benchmark without ``--data-root`` (relative to the repository; the
+#: layouts and where the data come from are in data/README.md).
+DEFAULT_ROOTS = {"vid4": "data/Vid4", "spmcs": "data/SPMCS", "vimeo90k": "data/vimeo_septuplet"}
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,14 @@ class OptionNames:
     lr_root: str = "--lr-root"
     lr_from_files: str = "--lr-from-files"
     clips: str = "--clips"
+    max_frames: str = "--max-frames"
+    test_list: str = "--test-list"
 
 
-#: The spelling of a training config's ``val`` section.
-CONFIG_NAMES = OptionNames("val.dataset", "val.root", "val.lq_root", "lr_from_files", "val.clips")
+#: The spelling of a training config's ``val`` section (which has no test list).
+CONFIG_NAMES = OptionNames(
+    "val.dataset", "val.root", "val.lq_root", "lr_from_files", "val.clips", "val.max_frames", "test_list"
+)
 
 
 def build_eval_dataset(
@@ -68,37 +77,63 @@ def build_eval_dataset(
         score: which frames count (``"inner"``, ``"all"``, ``"centre"``); ``None``: the dataset's own.
         clips: only these clips (``videos``: the videos themselves, paths or ``sample:<name>``).
         test_list, split_lists: vimeo90k's list of septuplets and named sub-lists.
-        max_frames: ``videos``: decode at most this many frames of each (0: all).
+        max_frames: only the first this many frames of each clip (0: all; ``videos``: decoded);
+            not for vimeo90k, whose septuplets are scored at their centre.
         names: how the caller's options are spelled, for error messages.
 
     Raises:
         ConfigError: the options do not describe a dataset (a missing root, an LR source the
             dataset cannot have).
+        MissingDataError: a folder or list of the dataset's layout is missing.
     """
     common = dict(scale=scale, degradation=degradation, **({"score": score} if score else {}))
     if name == "videos":
-        return _videos(clips, max_frames, names, **common)
+        return _videos(clips, max_frames, names, **common)  # decoded: max_frames limits the decoding
     if name not in EVAL_DATASETS:
         raise ConfigError(f"{names.dataset} {name!r}: expected one of {', '.join(EVAL_DATASETS)}")
     if not root:
         raise ConfigError(f"{names.dataset} {name} needs {names.root} (folder layouts in data/README.md)")
-    root, lr_root = Path(root), Path(lr_root) if lr_root else None
-    common["clips"] = list(clips) if clips else None
+    if name == "vimeo90k" and max_frames:
+        raise ConfigError(
+            f"{names.max_frames} does not apply to vimeo90k, whose 7-frame septuplets are scored at their "
+            f"centre: choose septuplets with {names.clips} or {names.test_list} instead"
+        )
+    common.update(clips=list(clips) if clips else None, max_frames=max_frames or None)
+    lr_root = Path(lr_root) if lr_root else None
+    if name == "vimeo90k":
+        if lr_from_files and lr_root is None:
+            raise ConfigError(f"vimeo90k keeps LR frames in a separate tree: pass {names.lr_root}")
+        split_lists = dict(split_lists) if split_lists else None
+        del common["max_frames"]
+        dataset = Vimeo90KTestDataset(
+            root, test_list=test_list, lr_root=lr_root, split_lists=split_lists, **common
+        )
+    else:
+        if test_list or split_lists:
+            option = names.test_list if test_list else "--split-list"
+            raise ConfigError(f"{option} is for --dataset vimeo90k only, not {name}")
+        dataset = _frame_folders(name, Path(root), lr_root, lr_from_files, names, **common)
+    try:
+        dataset.clips  # noqa: B018 (listed now, so that missing data is reported before any work)
+    except MissingDataError as exc:
+        raise exc.naming(getattr(names, exc.option)) from None
+    return dataset
+
+
+def _frame_folders(
+    name: str, root: Path, lr_root: Path | None, lr_from_files: bool, names: OptionNames, **common
+) -> EvalDataset:
+    """Vid4, SPMCS or a folder of clips, with its LR source checked; ``common``: the constructors'
+    shared keyword arguments."""
     if name == "spmcs":
         if lr_root is not None:
             where = f"use {names.lr_from_files}, not {names.lr_root}"
             raise ConfigError(f"spmcs keeps LR frames inside each clip folder: {where}")
         return SPMCSDataset(root, lr_from_files=lr_from_files, **common)
     if name == "vid4" and lr_from_files and lr_root is None:
-        lr_root = root / f"BIx{scale}"
+        lr_root = root / f"BIx{common['scale']}"
     if lr_from_files and lr_root is None:
-        what = "keeps LR frames in a separate tree" if name == "vimeo90k" else "needs a folder of LR frames"
-        raise ConfigError(f"{name} {what}: pass {names.lr_root}")
-    if name == "vimeo90k":
-        split_lists = dict(split_lists) if split_lists else None
-        return Vimeo90KTestDataset(
-            root, test_list=test_list, lr_root=lr_root, split_lists=split_lists, **common
-        )
+        raise ConfigError(f"{name} needs a folder of LR frames: pass {names.lr_root}")
     if name == "vid4":
         return Vid4Dataset(root, lr_root=lr_root, **common)
     return FolderDataset(root, lr_root=lr_root, **common)

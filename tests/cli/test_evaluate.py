@@ -3,7 +3,9 @@ clear error line per bad input."""
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +68,7 @@ def test_sample_run_without_checkpoint_shows_bicubic(
     assert "carphone_pristine | " in stdout and "average" in stdout
     report = json.loads((out / "bicubic" / "metrics.json").read_text())
     assert report["dataset"] == "sample" and report["clips"]["carphone_pristine"]["frames"] == 3
+    assert report["protocol"]["max_frames"] == 5
     assert not (out / "lgfn").exists()
     figure = read_image(out / "side_by_side.png")
     # Two columns of crops (bicubic, ground truth) beside the whole 176x144 frame enlarged to 288 rows.
@@ -193,10 +196,10 @@ def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--dataset", "vid4", "--method", "bicubic"], "--dataset vid4 needs --data-root"),
+        (["--dataset", "folder", "--method", "bicubic"], "--dataset folder needs --data-root"),
         (
             ["--dataset", "vid4", "--method", "bicubic", "--data-root", "{tmp}/nope"],
-            "vid4 folder not found: ",
+            "Vid4 folder not found: ",
         ),
         (
             ["--dataset", "vid4", "--method", "bicubic", "--data-root", "{vid4}", "--clips", "gamma"],
@@ -215,7 +218,7 @@ def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.
         ),
         (["--method", "bicubic", "--ckpt", "{ckpt}"], "takes no --ckpt"),
         (["--max-frames", "0"], "--max-frames must be at least 1"),
-        (["--data-root", "{vid4}"], "--data-root needs --dataset"),
+        (["--data-root", "{vid4}"], "--data-root does not apply to --dataset sample"),
         (["--crop-border", "-1"], "--crop-border must be 0 or more"),
     ],
 )
@@ -275,7 +278,11 @@ def test_missing_data_root_via_subprocess(tmp_path: Path) -> None:
     ]
     result = subprocess.run([*command, "--method", "bicubic"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: spmcs folder not found: {tmp_path / 'x'} is not a folder"
+    assert result.stderr.strip() == (
+        f"error: SPMCS folder not found: {tmp_path / 'x'} is not a folder (expected "
+        "ROOT/<clip>/truth/<frames>, e.g. ROOT/car05_001/truth/0000.png; --data-root sets ROOT; "
+        "see data/README.md)"
+    )
     assert result.stdout == ""
 
 
@@ -320,3 +327,117 @@ def test_several_checkpoints_in_one_table(
     save_checkpoint(wider, LGFN(scale=2, num_frames=5, **TINY_MODEL))
     code, _, stderr = _run([*argv, "--ckpt", str(tiny_checkpoint), str(wider)], capsys)
     assert code == 2 and "upscale by different factors" in stderr
+
+
+def _per_frame(out: Path) -> dict[tuple[str, str], float]:
+    with (out / "per_frame.csv").open() as f:
+        return {(row["clip"], row["frame"]): float(row["psnr"]) for row in csv.DictReader(f)}
+
+
+def test_max_frames_scores_the_first_frames_of_each_clip(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--max-frames with a dataset (once silently ignored): the first N frames of each clip, the
+    shortened clip's inner frames scored, recorded in metrics.json."""
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--method", "bicubic", "--no-progress"]
+    assert _run([*argv, "--out", str(tmp_path / "all")], capsys)[0] == 0
+    code, stdout, _ = _run([*argv, "--max-frames", "3", "--out", str(tmp_path / "first")], capsys)
+    assert code == 0, stdout
+    report = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    assert report["protocol"]["max_frames"] == 3
+    assert {clip: scores["frames"] for clip, scores in report["clips"].items()} == {"alpha": 1, "beta": 1}
+    assert "max_frames" not in json.loads((tmp_path / "all" / "metrics.json").read_text())["protocol"]
+    first, every = _per_frame(tmp_path / "first"), _per_frame(tmp_path / "all")
+    assert list(first) == [("alpha", "1"), ("beta", "1")]
+    assert len(every) == 4 and all(first[key] == every[key] for key in first)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--sample-clip", "bikes", "--dataset", "vid4"],
+            "--sample-clip does not apply to --dataset vid4: it is for --dataset sample",
+        ),
+        (
+            ["--clips", "x"],
+            "--clips does not apply to --dataset sample: the sample is one clip: choose it "
+            "with --sample-clip",
+        ),
+        (["--lr-root", "{tmp}"], "--lr-root does not apply to --dataset sample"),
+        (["--lr-from-files"], "--lr-from-files does not apply to --dataset sample"),
+        (
+            ["--test-list", "{tmp}/list.txt", "--dataset", "vid4"],
+            "--test-list does not apply to --dataset vid4: it is for --dataset vimeo90k",
+        ),
+        (["--split-list", "a=b", "--dataset", "folder"], "--split-list does not apply to --dataset folder"),
+        (
+            ["--max-frames", "3", "--dataset", "vimeo90k"],
+            "--max-frames does not apply to --dataset "
+            "vimeo90k: vimeo90k scores the centre of each 7-frame septuplet",
+        ),
+        (
+            ["--lr-from-files", "--dataset", "folder"],
+            "--lr-from-files does not apply to --dataset folder: "
+            "a folder of clips has no LR frames of its own: use --lr-root",
+        ),
+        (["--lr-from-files", "--dataset", "vimeo90k"], "vimeo90k keeps LR frames in a separate tree"),
+        (["--lr-root", "{tmp}", "--dataset", "spmcs"], "spmcs keeps LR frames inside each clip folder"),
+        (
+            ["--degradation", "bd", "--lr-from-files", "--dataset", "vid4"],
+            "--degradation makes LR frames from the ground truth: it does not apply with --lr-from-files",
+        ),
+        (
+            ["--degradation", "bi", "--lr-root", "{tmp}", "--dataset", "folder"],
+            "it does not apply with --lr-root",
+        ),
+        (["--max-frames", "0", "--dataset", "vid4"], "--max-frames must be at least 1, got 0"),
+    ],
+)
+def test_an_option_the_dataset_does_not_take_is_refused(
+    argv: list[str], message: str, vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Every dataset option works with the datasets it is given with or ends in one error line, before
+    any work (the data root exists, so nothing else could fail first)."""
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if "--dataset" in argv:
+        argv += ["--data-root", str(vid4_tree), "--method", "bicubic"]
+    code, stdout, stderr = _run([*argv, "--no-progress", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_benchmarks_default_to_their_folder_under_data(
+    monkeypatch: pytest.MonkeyPatch, vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    repo = tmp_path / "repo"
+    monkeypatch.setattr(evaluate, "REPO", repo)
+    argv = ["--dataset", "vid4", "--method", "bicubic", "--no-progress"]
+    code, _, stderr = _run(argv, capsys)
+    assert code == 2
+    assert stderr.strip() == (
+        f"error: Vid4 folder not found: {repo / 'data' / 'Vid4'} is not a folder (expected "
+        "ROOT/GT/<clip>/<frames>, e.g. ROOT/GT/calendar/00000000.png; --data-root sets ROOT; "
+        "see data/README.md)"
+    )
+    shutil.copytree(vid4_tree, repo / "data" / "Vid4")
+    code, stdout, _ = _run(argv, capsys)
+    assert code == 0, stdout
+    assert list(json.loads((repo / "results" / "vid4_bicubic" / "metrics.json").read_text())["clips"]) == [
+        "alpha",
+        "beta",
+    ]
+
+
+def test_a_missing_folder_of_clips_is_named_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Once "folder folder not found"."""
+    argv = ["--dataset", "folder", "--data-root", str(tmp_path / "mine"), "--method", "bicubic"]
+    code, _, stderr = _run(argv, capsys)
+    assert code == 2
+    assert stderr.strip() == (
+        f"error: folder of clips not found: {tmp_path / 'mine'} is not a folder (expected "
+        "ROOT/<clip>/<frames>, one folder of frames per clip, e.g. ROOT/street/0000.png; "
+        "--data-root sets ROOT; see data/README.md)"
+    )

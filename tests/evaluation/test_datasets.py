@@ -16,7 +16,7 @@ from lgfn.data.eval_datasets import (
     Vid4Dataset,
     Vimeo90KTestDataset,
 )
-from lgfn.errors import ConfigError
+from lgfn.errors import ConfigError, MissingDataError
 from lgfn.evaluation.datasets import CONFIG_NAMES, EVAL_DATASETS, OptionNames, build_eval_dataset
 from tests.helpers import make_frames, write_folder, write_video_pyav
 
@@ -85,6 +85,7 @@ def test_vimeo90k(tmp_path: Path) -> None:
     write_folder(root / "sequences" / "00001" / "0001", _frames(7, 16, 100))
     write_folder(lr / "sequences" / "00001" / "0001", _frames(7, 4, 10))
     (tmp_path / "list.txt").write_text("00001/0001\n")
+    (root / "sep_testlist.txt").write_text("00001/0001\n")  # the factory lists the clips at once
     dataset = build_eval_dataset(
         "vimeo90k",
         root,
@@ -146,3 +147,35 @@ def test_a_missing_root_is_refused(name: str, root: str | None) -> None:
         build_eval_dataset(name, root, 4)
     with _refused(f"val.dataset {name} needs val.root (folder layouts in data/README.md)"):
         build_eval_dataset(name, root, 4, names=CONFIG_NAMES)
+
+
+def test_max_frames_applies_to_frame_folders_and_is_refused_for_vimeo(vid4_root: Path) -> None:
+    dataset = build_eval_dataset("vid4", vid4_root, 4, max_frames=3)
+    assert dataset.max_frames == 3 and [clip.scored for clip in dataset.clips] == [(1,)]
+    assert build_eval_dataset("vid4", vid4_root, 4).max_frames is None  # 0: every frame
+    message = (
+        "{} does not apply to vimeo90k, whose 7-frame septuplets are scored at their centre: choose "
+        "septuplets with {} or {} instead"
+    )
+    with _refused(message.format("--max-frames", "--clips", "--test-list")):
+        build_eval_dataset("vimeo90k", vid4_root, 4, max_frames=3)
+    with _refused(message.format("val.max_frames", "val.clips", "test_list")):
+        build_eval_dataset("vimeo90k", vid4_root, 4, max_frames=3, names=CONFIG_NAMES)
+    with _refused("--test-list is for --dataset vimeo90k only, not vid4"):
+        build_eval_dataset("vid4", vid4_root, 4, test_list="list.txt")
+
+
+@pytest.mark.parametrize(
+    ("names", "root", "lr_root"),
+    [(OptionNames(), "--data-root", "--lr-root"), (CONFIG_NAMES, "val.root", "val.lq_root")],
+)
+def test_missing_data_names_the_option_that_sets_the_path(
+    vid4_root: Path, tmp_path: Path, names: OptionNames, root: str, lr_root: str
+) -> None:
+    """Listed at once by the factory, so that the error can say which option sets the path."""
+    with pytest.raises(MissingDataError, match=re.escape(f"; {root} sets ROOT; see data/README.md)")):
+        build_eval_dataset("spmcs", tmp_path / "nope", 4, names=names)
+    with pytest.raises(MissingDataError, match=re.escape(f"; {lr_root} sets LR_ROOT; see data/README.md)")):
+        build_eval_dataset("vid4", vid4_root, 4, lr_root=tmp_path / "nope", names=names)
+    with pytest.raises(MissingDataError, match=r"^Vimeo-90K sequences folder not found: .*; .* sets ROOT"):
+        build_eval_dataset("vimeo90k", tmp_path / "nope", 4, names=names)
