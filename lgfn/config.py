@@ -225,7 +225,9 @@ class ValConfig:
         lq_root: optional folder of ready-made LR frames in the dataset's layout; default: the
             BI degradation of the ground truth.
         clips: ``videos``: the videos; otherwise evaluate only these clip names (empty: all).
-        max_frames: ``videos``: decode at most this many frames of each (0: all).
+        max_frames: score only the first this many frames of each clip (``videos``: decode only
+            those; vid4, spmcs, folder: read only those, the inner-frame rule applying to the
+            shortened clip; refused for vimeo90k, whose septuplets are scored at their centre); 0: all.
         score: which frames count: ``"inner"`` (all but first and last, the Vid4 protocol),
             ``"all"``, ``"centre"``; empty: the dataset's own default.
         every: validate every this many iterations (0: only at the end); also at the end.
