@@ -1,0 +1,75 @@
+"""``lgfn upscale`` stopped from outside or by its surroundings: SIGTERM, a read-only or full disk, a
+container that holds fewer frames than it promises. Each ends in one line, the finished work kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import lgfn
+from lgfn import cli
+from lgfn.media import open_source
+from lgfn.models import LGFN
+from tests.helpers import REPO, TINY_MODEL, make_frames, write_folder
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A tiny x4 LGFN with a 3-frame window, saved as a project checkpoint."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=3, **TINY_MODEL))
+    return path
+
+
+def run_cli(*argv: str | Path) -> int:
+    return cli.main(["upscale", *map(str, argv), "--no-progress"])
+
+
+def error_line(capsys) -> str:
+    """The one ``error:`` line the CLI printed; fails if there is a traceback or more than one."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_ckpt):
+    frames = make_frames(60, 32, 24)
+    write_folder(tmp_path / "in", frames)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "lgfn", "upscale", str(tmp_path / "in"), "-o", str(out)]
+    command += ["--ckpt", str(tiny_ckpt), "--device", "cpu", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(tmp_path / ".out.partial" / "frames" / "00000002.png", process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    err = err.decode()
+    assert process.returncode == 130, err
+    assert "finished frame(s) are kept" in err and err.rstrip().endswith("interrupted"), err
+    assert "Traceback" not in err
+    assert not (tmp_path / ".out.partial" / "lock").exists()  # released: a --resume is not refused
+    kept = len(os.listdir(tmp_path / ".out.partial" / "frames"))
+    assert 3 <= kept < len(frames) and not out.exists()
+    assert run_cli(tmp_path / "in", "-o", out, "--ckpt", tiny_ckpt, "--device", "cpu", "--resume") == 0
+    assert open_source(out).num_frames == len(frames)
