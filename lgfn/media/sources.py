@@ -207,6 +207,8 @@ def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
                 size = image.size
         except (OSError, SyntaxError, ValueError):  # what Pillow raises for a damaged header
             continue  # unreadable: read_image reports it, with its reason, when the frame is reached
+        except Image.DecompressionBombError as exc:  # a header claiming billions of pixels
+            raise InputDataError(f"{frame_path}: refused to decode, the image is too large ({exc})") from None
         if size != (w, h):
             raise InputDataError(
                 f"{frame_path}: frame size {size[0]}x{size[1]} differs from the first frame {frames[0].name} "

@@ -3,15 +3,20 @@ container that holds fewer frames than it promises. Each ends in one line, the f
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import lgfn
 from lgfn import cli
@@ -73,3 +78,23 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_
     assert 3 <= kept < len(frames) and not out.exists()
     assert run_cli(tmp_path / "in", "-o", out, "--ckpt", tiny_ckpt, "--device", "cpu", "--resume") == 0
     assert open_source(out).num_frames == len(frames)
+
+
+def _png_claiming(path: Path, width: int, height: int) -> None:
+    """A small PNG whose header (IHDR, with a valid checksum) claims ``width x height`` pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("bomb", [0, 2])
+def test_a_frame_claiming_ten_billion_pixels_is_one_error_line(tmp_path, capsys, bomb):
+    write_folder(tmp_path / "in", make_frames(4, 16, 12))
+    _png_claiming(tmp_path / "in" / f"{bomb:08d}.png", 100_000, 100_000)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic") == 2
+    line = error_line(capsys)
+    assert f"{bomb:08d}.png: refused to decode, the image is too large" in line, line
