@@ -3,6 +3,7 @@ container that holds fewer frames than it promises. Each ends in one line, the f
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -20,7 +21,8 @@ from PIL import Image
 
 import lgfn
 from lgfn import cli
-from lgfn.media import open_source
+from lgfn.data.io import read_image
+from lgfn.media import open_source, sinks
 from lgfn.models import LGFN
 from tests.helpers import REPO, TINY_MODEL, make_frames, write_folder
 
@@ -98,3 +100,69 @@ def test_a_frame_claiming_ten_billion_pixels_is_one_error_line(tmp_path, capsys,
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic") == 2
     line = error_line(capsys)
     assert f"{bomb:08d}.png: refused to decode, the image is too large" in line, line
+
+
+def test_an_output_in_a_read_only_folder_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """As root, a folder's mode does not stop writes: the refusal is what ``mkdir`` in it raises."""
+    write_folder(tmp_path / "in", make_frames(3, 16, 12))
+    (tmp_path / "ro").mkdir()
+    real_mkdir = os.mkdir
+
+    def read_only_mkdir(path, *args, **kwargs):
+        if Path(path).parent == tmp_path / "ro":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", read_only_mkdir)
+    for name in ("out.mp4", "out"):
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "ro" / name, "--method", "bicubic") == 2
+        line = error_line(capsys)
+        assert f"cannot write {tmp_path / 'ro' / name}: " in line and "Permission denied" in line, line
+        assert "write to a folder where you can create files" in line
+    assert os.listdir(tmp_path / "ro") == []
+
+
+def _disk_full_after(monkeypatch, module, name: str, calls: int) -> None:
+    """``module.name`` raises ENOSPC from its ``calls``-th call on, as a full disk would."""
+    real, count = getattr(module, name), [0]
+
+    def full(*args, **kwargs):
+        count[0] += 1
+        if count[0] >= calls:
+            raise OSError(errno.ENOSPC, "No space left on device", "/the/disk/file")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, full)
+
+
+def test_a_full_disk_is_one_error_line_and_a_resume_gives_the_uninterrupted_frames(
+    tmp_path, capsys, monkeypatch
+):
+    write_folder(tmp_path / "in", make_frames(8, 16, 12))
+    bicubic = ("--method", "bicubic")
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *bicubic) == 0
+    with monkeypatch.context() as patch:
+        _disk_full_after(patch, sinks, "write_image", 6)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *bicubic) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "5 finished frame(s) are kept" in err, err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert f"cannot write {tmp_path / 'out'}: the disk is full (/the/disk/file" in line, line
+    assert "free some space, then run the same command with --resume" in line
+    assert (
+        sorted(os.listdir(tmp_path / ".out.partial" / "frames"))[-1] == "00000004.png"
+    )  # nothing half-written
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *bicubic, "--resume") == 0
+    for name in sorted(os.listdir(tmp_path / "whole")):
+        assert np.array_equal(read_image(tmp_path / "out" / name), read_image(tmp_path / "whole" / name))
+
+
+@pytest.mark.parametrize("where", ["encode_colour", "join_segments"])
+def test_a_full_disk_while_encoding_or_joining_a_video_is_one_error_line(
+    tmp_path, capsys, monkeypatch, where
+):
+    write_folder(tmp_path / "in", make_frames(4, 16, 12))
+    _disk_full_after(monkeypatch, sinks, where, 3 if where == "encode_colour" else 1)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 2
+    assert "the disk is full" in error_line(capsys)
+    assert not (tmp_path / "out.mp4").exists()
