@@ -177,6 +177,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "(.OUTPUT.partial) and upscale the rest; needs the same input and options",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument(
+        "--accept-short",
+        action="store_true",
+        help="write the frames that could be read of a video holding fewer than its header counts "
+        "(a truncated file); without it that is an error and OUTPUT is not written",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
@@ -350,6 +356,7 @@ def _upscale_one(
     with sink, logging_redirect_tqdm():
         model = upscaler()
         report = _stream(args, source, model, sink, first, end)
+        _check_all_read(args, input_path, source, sink, first, end)
     _summarise(args, report, sink, model, first, output_path)
 
 
@@ -429,6 +436,32 @@ def _stream(
             on_frame=bar.update,
             start=first + sink.resume_from,
         )
+
+
+def _check_all_read(
+    args: argparse.Namespace,
+    input_path: Path,
+    source: FrameSource,
+    sink: FrameSink,
+    first: int,
+    end: int | None,
+) -> None:
+    """Refuse to finish an output when the video ended before the frames its header counts (a
+    truncated file), unless ``--accept-short``; then say so."""
+    stated = source.stated_frames if isinstance(source, VideoFileSource) else None
+    expected = min(n for n in (stated, end) if n is not None) if stated is not None else None
+    read = first + sink.frames_written
+    if expected is None or read >= expected:
+        return
+    what = (
+        f"{input_path} ended at frame {read}, but its header counts {stated} frames (the file may be "
+        f"truncated): {expected - first} frames from frame {first} were expected, {read - first} were read"
+    )
+    if not args.accept_short:
+        raise InputDataError(
+            f"{what}; {sink.path} is not written: pass --accept-short to write the frames read"
+        )
+    logger.warning("%s; --accept-short: writing those", what)
 
 
 def _summarise(

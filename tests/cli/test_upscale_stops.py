@@ -14,6 +14,7 @@ import time
 import zlib
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -24,7 +25,7 @@ from lgfn import cli
 from lgfn.data.io import read_image
 from lgfn.media import open_source, sinks
 from lgfn.models import LGFN
-from tests.helpers import REPO, TINY_MODEL, make_frames, write_folder
+from tests.helpers import NTSC_FILM, REPO, TINY_MODEL, make_frames, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +167,47 @@ def test_a_full_disk_while_encoding_or_joining_a_video_is_one_error_line(
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 2
     assert "the disk is full" in error_line(capsys)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def _truncated_video(path: Path, frames: list[np.ndarray]) -> None:
+    """An MP4 with its index at the front (``+faststart``), cut to half its bytes: the header still
+    counts every frame, the file holds the first ones only."""
+    whole = path.with_name("whole.mp4")
+    with av.open(str(whole), mode="w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=NTSC_FILM)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"qp": "0"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the index is at the front
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_video_holding_fewer_frames_than_its_header_counts_fails_unless_accepted(tmp_path, capsys):
+    _truncated_video(tmp_path / "in.mp4", make_frames(30, 32, 24))
+    source = open_source(tmp_path / "in.mp4")
+    held = sum(1 for _ in source)
+    assert source.num_frames == source.stated_frames == 30 and 0 < held < 30
+    bicubic = ("--method", "bicubic", "--start", "2")
+    assert run_cli(tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", *bicubic) == 2
+    line = error_line(capsys)
+    assert (
+        f"in.mp4 ended at frame {held}, but its header counts 30 frames (the file may be truncated)" in line
+    )
+    assert f"28 frames from frame 2 were expected, {held - 2} were read" in line
+    assert "out.mp4 is not written: pass --accept-short to write the frames read" in line
+    assert not (tmp_path / "out.mp4").exists()
+    assert run_cli(tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", *bicubic, "--accept-short") == 0
+    assert "--accept-short: writing those" in capsys.readouterr().err
+    assert open_source(tmp_path / "out.mp4").num_frames == held - 2
+    # Within what the file holds, nothing is missing.
+    assert (
+        run_cli(tmp_path / "in.mp4", "-o", tmp_path / "few.mp4", *bicubic, "--max-frames", str(held - 2)) == 0
+    )
+
+
+def test_help_names_accept_short(capsys):
+    assert cli.main(["upscale", "--help"]) == 0
+    assert "--accept-short" in capsys.readouterr().out
