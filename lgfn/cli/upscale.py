@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -420,6 +421,7 @@ def _stream(
     progress bar."""
     known = [n for n in (source.num_frames, end) if n is not None]
     total = min(known) - first if known else None
+    estimate = _FirstFrameEstimate(None if total is None else total - sink.resume_from)
     with tqdm(
         total=total,
         initial=sink.resume_from,
@@ -433,9 +435,37 @@ def _stream(
             upscaler,
             sink,
             reference=args.reference,
-            on_frame=bar.update,
+            on_frame=lambda: (bar.update(), estimate()),
             start=first + sink.resume_from,
         )
+
+
+class _FirstFrameEstimate:
+    """Logs, once the first frame is written, how long it took and what that makes of the whole job
+    (on a CPU a frame can take seconds: the user learns early whether to wait)."""
+
+    def __init__(self, frames: int | None) -> None:
+        self.frames = frames
+        self.began: float | None = time.perf_counter()
+
+    def __call__(self) -> None:
+        if self.began is None:
+            return
+        seconds, self.began = time.perf_counter() - self.began, None
+        if self.frames is None or self.frames < 2:
+            logger.info("first frame in %.1f s", seconds)
+            return
+        whole = _duration_text(seconds * self.frames)
+        logger.info("first frame in %.1f s; about %s for %d frames", seconds, whole, self.frames)
+
+
+def _duration_text(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"`` or ``"3.5 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _check_all_read(

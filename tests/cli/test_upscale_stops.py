@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from PIL import Image
 
 import lgfn
 from lgfn import cli
+from lgfn.cli import upscale
 from lgfn.data.io import read_image
 from lgfn.media import open_source, sinks
 from lgfn.models import LGFN
@@ -211,3 +213,13 @@ def test_a_video_holding_fewer_frames_than_its_header_counts_fails_unless_accept
 def test_help_names_accept_short(capsys):
     assert cli.main(["upscale", "--help"]) == 0
     assert "--accept-short" in capsys.readouterr().out
+
+
+def test_the_first_frame_tells_how_long_the_whole_job_will_take(tmp_path, capsys, monkeypatch):
+    write_folder(tmp_path / "in", make_frames(5, 16, 12))
+    clock = iter(range(0, 1000, 3))  # every reading of the clock 3 s after the last
+    monkeypatch.setattr(upscale.time, "perf_counter", lambda: next(clock))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic") == 0
+    found = re.search(r"first frame in (\d+\.\d) s; about (\d+) s for 5 frames\n", capsys.readouterr().err)
+    assert found and float(found[1]) % 3 == 0 and int(found[2]) == 5 * float(found[1])
+    assert upscale._duration_text(7200 * 1.5) == "3.0 h" and upscale._duration_text(600) == "10 min"
