@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from lgfn.errors import LGFNError
 
@@ -31,19 +34,42 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
 
     An :class:`~lgfn.errors.LGFNError` prints ``error: <message>`` without a traceback and returns
     :data:`EXIT_USER_ERROR`; Ctrl-C prints ``interrupted`` and returns :data:`EXIT_INTERRUPTED`.
-    Any other exception is a bug and propagates with its traceback.
+    SIGTERM (``kill``, a scheduler's preemption) is taken as Ctrl-C while ``main`` runs, so that
+    the command stops the same way: finished work kept, its lock released (a command may install
+    its own handler inside, as training does). Any other exception is a bug and propagates with
+    its traceback.
 
     Returns:
         The exit status for ``sys.exit``.
     """
     try:
-        return int(main(argv) or 0)
+        with sigterm_as_interrupt():
+            return int(main(argv) or 0)
     except LGFNError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`KeyboardInterrupt` in the main thread, as Ctrl-C does;
+    the previous handler comes back afterwards. Elsewhere than the main thread it does nothing
+    (signal handlers belong to the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:

@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -177,6 +178,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "(.OUTPUT.partial) and upscale the rest; needs the same input and options",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument(
+        "--accept-short",
+        action="store_true",
+        help="write the frames that could be read of a video holding fewer than its header counts "
+        "(a truncated file); without it that is an error and OUTPUT is not written",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
@@ -350,6 +357,7 @@ def _upscale_one(
     with sink, logging_redirect_tqdm():
         model = upscaler()
         report = _stream(args, source, model, sink, first, end)
+        _check_all_read(args, input_path, source, sink, first, end)
     _summarise(args, report, sink, model, first, output_path)
 
 
@@ -413,6 +421,7 @@ def _stream(
     progress bar."""
     known = [n for n in (source.num_frames, end) if n is not None]
     total = min(known) - first if known else None
+    estimate = _FirstFrameEstimate(None if total is None else total - sink.resume_from)
     with tqdm(
         total=total,
         initial=sink.resume_from,
@@ -426,9 +435,63 @@ def _stream(
             upscaler,
             sink,
             reference=args.reference,
-            on_frame=bar.update,
+            on_frame=lambda: (bar.update(), estimate()),
             start=first + sink.resume_from,
         )
+
+
+class _FirstFrameEstimate:
+    """Logs, once the first frame is written, how long it took and what that makes of the whole job
+    (on a CPU a frame can take seconds: the user learns early whether to wait)."""
+
+    def __init__(self, frames: int | None) -> None:
+        self.frames = frames
+        self.began: float | None = time.perf_counter()
+
+    def __call__(self) -> None:
+        if self.began is None:
+            return
+        seconds, self.began = time.perf_counter() - self.began, None
+        if self.frames is None or self.frames < 2:
+            logger.info("first frame in %.1f s", seconds)
+            return
+        whole = _duration_text(seconds * self.frames)
+        logger.info("first frame in %.1f s; about %s for %d frames", seconds, whole, self.frames)
+
+
+def _duration_text(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"`` or ``"3.5 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _check_all_read(
+    args: argparse.Namespace,
+    input_path: Path,
+    source: FrameSource,
+    sink: FrameSink,
+    first: int,
+    end: int | None,
+) -> None:
+    """Refuse to finish an output when the video ended before the frames its header counts (a
+    truncated file), unless ``--accept-short``; then say so."""
+    stated = source.stated_frames if isinstance(source, VideoFileSource) else None
+    expected = min(n for n in (stated, end) if n is not None) if stated is not None else None
+    read = first + sink.frames_written
+    if expected is None or read >= expected:
+        return
+    what = (
+        f"{input_path} ended at frame {read}, but its header counts {stated} frames (the file may be "
+        f"truncated): {expected - first} frames from frame {first} were expected, {read - first} were read"
+    )
+    if not args.accept_short:
+        raise InputDataError(
+            f"{what}; {sink.path} is not written: pass --accept-short to write the frames read"
+        )
+    logger.warning("%s; --accept-short: writing those", what)
 
 
 def _summarise(

@@ -89,8 +89,9 @@ def read_image(path: str | Path) -> np.ndarray:
         The frame, ``(h, w, 3)`` uint8 RGB.
 
     Raises:
-        InputDataError: the file is missing, cannot be decoded, is truncated, or is not an 8-bit
-            3-channel RGB image (grey-scale, RGBA, 16-bit, ...).
+        InputDataError: the file is missing, cannot be decoded, is truncated, claims more pixels
+            than Pillow decodes (``Image.MAX_IMAGE_PIXELS``, against decompression bombs), or is
+            not an 8-bit 3-channel RGB image (grey-scale, RGBA, 16-bit, ...).
     """
     path = Path(path)
     if not path.is_file():
@@ -115,6 +116,8 @@ def read_image(path: str | Path) -> np.ndarray:
             array = np.asarray(image, dtype=np.uint8)
     except UnidentifiedImageError:
         raise InputDataError(f"{path}: not a readable image file (expected PNG, JPEG or BMP)") from None
+    except Image.DecompressionBombError as exc:  # a header claiming billions of pixels
+        raise InputDataError(f"{path}: refused to decode, the image is too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated or damaged data as OSError / SyntaxError (bad PNG chunks).
         raise InputDataError(f"{path}: corrupt or truncated image file ({exc})") from None

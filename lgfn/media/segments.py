@@ -29,6 +29,13 @@ CODECS = {
     "ffv1": ("ffv1", "bgr0", ".mkv"),  # lossless RGB: the frames exactly, large files
 }
 DEFAULT_CODEC = "h264"
+#: x264's settings beyond the quality, so that the same frames always give the same video. With
+#: B-frames and the macroblock tree together x264 reads memory it has not written (its output changes
+#: with glibc's ``MALLOC_PERTURB_``, run after run and even between two encodes in one process), so
+#: H.264 segments have no B-frames; and its output depends on the number of threads (slices), so
+#: that number is fixed rather than taken from the machine.
+X264_PARAMS = "bframes=0"
+ENCODER_THREADS = 8
 
 
 def segment_name(first: int, count: int, suffix: str) -> str:
@@ -75,7 +82,8 @@ def add_video_stream(
     stream.width, stream.height = size
     stream.pix_fmt = pix_fmt
     if encoder == "libx264":
-        stream.options = {"crf": str(crf)}
+        stream.options = {"crf": str(crf), "x264-params": X264_PARAMS}
+        stream.codec_context.thread_count = ENCODER_THREADS
     elif encoder == "libx265":
         stream.options = {"crf": str(crf), "x265-params": "log-level=error"}
     declare_colour(stream, pix_fmt, size[1])

@@ -15,11 +15,12 @@ pixels (DVD video) and can carry a video file's audio and subtitles along (:mod:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -50,6 +51,7 @@ from lgfn.media.workfolder import (
     refuse_existing_output,
     unlock_work_folder,
     work_folder,
+    write_error,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,8 +107,17 @@ class FrameSink(ABC):
             raise ValueError(
                 f"frame {self.frames_written} is {w}x{h}, earlier frames are {self.size[0]}x{self.size[1]}"
             )
-        self._write(frame)
+        with self._writing():
+            self._write(frame)
         self.frames_written += 1
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failure to write (a full disk, ...) into one :class:`LGFNError` naming the output."""
+        try:
+            yield
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     @staticmethod
     @abstractmethod
@@ -132,10 +143,11 @@ class FrameSink(ABC):
         try:
             if self.frames_written == 0:
                 raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
-            output = self._assemble()
-            # The output gets the permissions a new file or folder would, whatever made it.
-            apply_umask(output, 0o777 if output.is_dir() else 0o666)
-            move_into_place(output, self.path, self.overwrite)
+            with self._writing():
+                output = self._assemble()
+                # The output gets the permissions a new file or folder would, whatever made it.
+                apply_umask(output, 0o777 if output.is_dir() else 0o666)
+                move_into_place(output, self.path, self.overwrite)
         except BaseException:
             self._keep_finished_work()
             raise
@@ -226,7 +238,8 @@ class VideoFileSink(FrameSink):
     def write(self, frame: np.ndarray) -> None:
         super().write(frame)
         if self.frames_written - self._segment_first == SEGMENT_FRAMES:
-            self._finish_segment()
+            with self._writing():
+                self._finish_segment()
 
     def _open_segment(self, width: int, height: int) -> None:
         self._segment_first = self.frames_written
@@ -237,6 +250,8 @@ class VideoFileSink(FrameSink):
                 self._container, self.codec, self.fps, self.crf, (width, height), self.sample_aspect_ratio
             )
         except av.FFmpegError as exc:
+            if isinstance(exc, OSError):  # the disk, not the settings: the caller names it
+                raise
             raise LGFNError(f"cannot create video {self.path} ({av_message(exc)})") from None
 
     def _finish_segment(self) -> None:
@@ -355,7 +370,8 @@ def open_sink(
         LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
             that cannot hold H.264, or ``crf`` is out of range; an interrupted run's work is in the
             way without ``resume``, or was made with other settings; another process is writing
-            ``path``.
+            ``path``; the folder cannot be written to (read-only, full). Writing and closing the
+            sink raise it too when the disk fills (the finished frames stay for a resume).
     """
     path = Path(path)
     fps = parse_fps(fps)
@@ -366,14 +382,28 @@ def open_sink(
         record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
         record.update(sample_aspect_ratio=str(sample_aspect_ratio))
         finished = partial(VideoFileSink.finished_frames, work)
-        start = prepare_work_folder(work, path, record, resume, overwrite, finished)
+        start = _prepare(work, path, record, resume, overwrite, finished)
         return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
     record.update(output="frames")
     finished = partial(FrameFolderSink.finished_frames, work)
-    start = prepare_work_folder(work, path, record, resume, overwrite, finished)
-    (work / "frames").mkdir(exist_ok=True)
+    start = _prepare(work, path, record, resume, overwrite, finished)
+    try:
+        (work / "frames").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     return FrameFolderSink(path, work, overwrite, start)
+
+
+def _prepare(
+    work: Path, path: Path, job: Mapping[str, Any], resume: bool, overwrite: bool, finished: Callable[[], int]
+) -> int:
+    """:func:`prepare_work_folder`, with a folder that cannot be written to (read-only, full) as an
+    :class:`LGFNError`."""
+    try:
+        return prepare_work_folder(work, path, job, resume, overwrite, finished)
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def _check_output(path: Path, codec: str, crf: int, overwrite: bool) -> None:

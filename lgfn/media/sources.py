@@ -106,6 +106,9 @@ class VideoFileSource(FrameSource):
         subtitle_streams: number of subtitle streams in the file.
         sample_aspect_ratio: the shape of a pixel (width / height) when it is not square, as on
             DVD video (e.g. 32/27 for 16:9 720x480), else ``None``.
+        stated_frames: the number of frames the container's header counts (MP4 and MOV do), or
+            ``None`` when it counts none and ``num_frames`` is an estimate from the duration. A
+            truncated file can state more frames than it holds: iterating then ends early.
     """
 
     def __init__(
@@ -119,8 +122,10 @@ class VideoFileSource(FrameSource):
         audio_streams: int = 0,
         sample_aspect_ratio: Fraction | None = None,
         subtitle_streams: int = 0,
+        stated_frames: int | None = None,
     ) -> None:
         super().__init__(path, fps, size, num_frames)
+        self.stated_frames = stated_frames
         self.start_time = start_time
         self.stream_fps = stream_fps
         self.audio_streams = audio_streams
@@ -207,6 +212,8 @@ def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
                 size = image.size
         except (OSError, SyntaxError, ValueError):  # what Pillow raises for a damaged header
             continue  # unreadable: read_image reports it, with its reason, when the frame is reached
+        except Image.DecompressionBombError as exc:  # a header claiming billions of pixels
+            raise InputDataError(f"{frame_path}: refused to decode, the image is too large ({exc})") from None
         if size != (w, h):
             raise InputDataError(
                 f"{frame_path}: frame size {size[0]}x{size[1]} differs from the first frame {frames[0].name} "
@@ -248,6 +255,7 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
+            stated_frames=stream.frames or None,
         )
 
 

@@ -20,6 +20,7 @@ Layout::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -38,12 +39,28 @@ logger = logging.getLogger(__name__)
 JOB_FILE = "job.json"
 #: Holds the process id of the run writing a work folder.
 LOCK_FILE = "lock"
+#: ``errno`` values of a full disk: no space left, or the user's quota spent.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def work_folder(path: str | os.PathLike) -> Path:
     """The hidden folder beside an output that holds its finished work until the output is complete."""
     path = Path(path)
     return path.parent / f".{path.name}.partial"
+
+
+def write_error(path: Path, exc: OSError) -> LGFNError:
+    """The one-line error for an ``OSError`` while writing the output ``path`` or its work folder (a
+    full disk, a read-only folder, ...), naming the file and what to do."""
+    where = exc.filename or work_folder(path)
+    if exc.errno in DISK_FULL:
+        return LGFNError(
+            f"cannot write {path}: the disk is full ({where}: {exc.strerror}); free some space, then "
+            "run the same command with --resume to continue from the finished frames"
+        )
+    return LGFNError(
+        f"cannot write {path}: {where}: {exc.strerror or exc}; write to a folder where you can create files"
+    )
 
 
 def refuse_existing_output(path: str | os.PathLike, overwrite: bool) -> None:
