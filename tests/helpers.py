@@ -3,6 +3,9 @@ small clips, videos and training configs. Test modules import from here, never f
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,7 +13,9 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from lgfn import cli
 from lgfn.checkpoint import load_checkpoint
 from lgfn.config import ExperimentConfig, config_from_dict
 from lgfn.data.io import write_image
@@ -199,3 +204,27 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def run_cli(*argv: str | Path) -> int:
+    return cli.main(["upscale", *map(str, argv), "--no-progress"])
+
+
+def error_line(capsys) -> str:
+    """The one ``error:`` line the CLI printed; fails if there is a traceback or more than one."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def write_png_claiming(path: Path, width: int, height: int) -> None:
+    """A small PNG whose header (IHDR, with a valid checksum) claims ``width x height`` pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    path.write_bytes(bytes(data))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ from PIL import Image
 
 from lgfn.data.io import list_frames, read_clip, read_image, write_image
 from lgfn.errors import InputDataError
+from tests.helpers import write_png_claiming
 
 
 def _random_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -140,17 +139,6 @@ def test_write_image_rejects_wrong_arrays(tmp_path: Path) -> None:
         write_image(tmp_path / "f.png", np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="uint8"):
         write_image(tmp_path / "f.png", np.zeros((4, 4), np.uint8))
-
-
-def write_png_claiming(path: Path, width: int, height: int) -> None:
-    """A small PNG whose header (IHDR, with a valid checksum) claims ``width x height`` pixels."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
-    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
-    path.write_bytes(bytes(data))
 
 
 def test_a_header_claiming_ten_billion_pixels_is_one_input_error(tmp_path: Path) -> None:

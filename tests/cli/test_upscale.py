@@ -27,8 +27,10 @@ from tests.helpers import (
     TINY_MODEL,
     beep_time,
     close_to,
+    error_line,
     make_frames,
     read_cues,
+    run_cli,
     write_folder,
     write_video_pyav,
     write_video_with_audio,
@@ -51,19 +53,6 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=5, **TINY_MODEL))
     return path
-
-
-def run_cli(*argv: str | Path) -> int:
-    return cli.main(["upscale", *map(str, argv), "--no-progress"])
-
-
-def error_line(capsys) -> str:
-    """The one ``error:`` line the CLI printed; fails if there is a traceback or more than one."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,22 +4,18 @@ container that holds fewer frames than it promises. Each ends in one line, the f
 from __future__ import annotations
 
 import errno
-import io
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import lgfn
 from lgfn import cli
@@ -27,7 +23,16 @@ from lgfn.cli import upscale
 from lgfn.data.io import read_image
 from lgfn.media import open_source, sinks
 from lgfn.models import LGFN
-from tests.helpers import NTSC_FILM, REPO, TINY_MODEL, make_frames, write_folder
+from tests.helpers import (
+    NTSC_FILM,
+    REPO,
+    TINY_MODEL,
+    error_line,
+    make_frames,
+    run_cli,
+    write_folder,
+    write_png_claiming,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +42,6 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=3, **TINY_MODEL))
     return path
-
-
-def run_cli(*argv: str | Path) -> int:
-    return cli.main(["upscale", *map(str, argv), "--no-progress"])
-
-
-def error_line(capsys) -> str:
-    """The one ``error:`` line the CLI printed; fails if there is a traceback or more than one."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -85,21 +77,10 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_
     assert open_source(out).num_frames == len(frames)
 
 
-def _png_claiming(path: Path, width: int, height: int) -> None:
-    """A small PNG whose header (IHDR, with a valid checksum) claims ``width x height`` pixels."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
-    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("bomb", [0, 2])
 def test_a_frame_claiming_ten_billion_pixels_is_one_error_line(tmp_path, capsys, bomb):
     write_folder(tmp_path / "in", make_frames(4, 16, 12))
-    _png_claiming(tmp_path / "in" / f"{bomb:08d}.png", 100_000, 100_000)
+    write_png_claiming(tmp_path / "in" / f"{bomb:08d}.png", 100_000, 100_000)
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--method", "bicubic") == 2
     line = error_line(capsys)
     assert f"{bomb:08d}.png: refused to decode, the image is too large" in line, line
