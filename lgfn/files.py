@@ -8,12 +8,16 @@ reader (or a resumed run) sees the old file or the complete new one, never half 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+#: ``errno`` values of a full disk: no space left, or the user's quota spent.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:

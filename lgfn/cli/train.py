@@ -10,6 +10,8 @@ from pathlib import Path
 
 from lgfn.cli.console import setup_logging
 from lgfn.config import load_config
+from lgfn.errors import LGFNError
+from lgfn.files import DISK_FULL
 from lgfn.training.trainer import Trainer
 
 
@@ -49,5 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.WARNING)  # one process speaks for the run
     config = load_config(args.config, args.overrides)
     run_dir = Path(args.out) if args.out else Path("runs") / config.name
-    Trainer.build(config, run_dir, resume=args.resume).fit()
+    try:
+        Trainer.build(config, run_dir, resume=args.resume).fit()
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise LGFNError(
+            f"cannot write to the run folder {run_dir}: the disk is full ({exc.filename or run_dir}: "
+            f"{exc.strerror}); free some space, then run the same command with --resume to continue "
+            "from the last saved checkpoint"
+        ) from None
     return 0

@@ -20,7 +20,6 @@ Layout::
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lgfn.errors import LGFNError
-from lgfn.files import atomic_write_text, settings_changes
+from lgfn.files import DISK_FULL, atomic_write_text, settings_changes
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,6 @@ logger = logging.getLogger(__name__)
 JOB_FILE = "job.json"
 #: Holds the process id of the run writing a work folder.
 LOCK_FILE = "lock"
-#: ``errno`` values of a full disk: no space left, or the user's quota spent.
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def work_folder(path: str | os.PathLike) -> Path:

@@ -80,3 +80,33 @@ def test_a_run_with_most_steps_skipped_fails_and_says_so(
 def test_cli_missing_config_exits_2(tmp_path: Path, capsys) -> None:
     assert run_main(main, ["-c", str(tmp_path / "absent.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_one_error_line_and_the_run_resumes(
+    clips: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import errno
+
+    import torch
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    argv = ["-c", str(config), "--out", str(tmp_path / "run"), "--set", "train.iterations=3"]
+    save, calls = torch.save, []
+
+    def filling_disk(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:  # the first checkpoint fits, the second does not
+            raise OSError(errno.ENOSPC, "No space left on device", str(f.name))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", filling_disk)
+    assert run_main(main, argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1
+    assert "the disk is full" in errors[0] and "--resume" in errors[0] and str(tmp_path / "run") in errors[0]
+    assert load_checkpoint(tmp_path / "run" / "latest.pth")["iteration"] == 1  # the saved one, intact
+    monkeypatch.undo()
+    assert run_main(main, [*argv, "--resume"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "final.pth")["iteration"] == 3
