@@ -43,7 +43,7 @@ def resolve_device(
         ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            use = f"{option}={'cpu' if '.' in option else ' cpu'}".replace("= ", " ")
+            use = f"{option}=cpu" if "." in option else f"{option} cpu"  # a config key or an option
             raise LGFNError(f"{option} asks for {str(name)!r} but no CUDA GPU is available; use {use}")
         if device.index is None and index is not None:
             device = torch.device("cuda", index)
@@ -85,6 +85,13 @@ def peak_memory_mib(device: torch.device | str) -> dict[str, float]:
     if torch.device(device).type == "cuda":
         peaks["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
     return peaks
+
+
+def device_peak_mib(device: torch.device | str) -> float:
+    """The peak memory of ``device`` in MiB: the CUDA allocator's on a GPU, the process's resident set on
+    the CPU (what the benchmarks report)."""
+    peaks = peak_memory_mib(device)
+    return peaks.get("cuda", peaks["rss"])
 
 
 def peak_memory_text(device: torch.device | str) -> str:

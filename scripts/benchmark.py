@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import torch
 
 from lgfn.cli.console import parse_size, run_main
 from lgfn.config import parse_model_overrides
-from lgfn.devices import resolve_device
+from lgfn.devices import device_peak_mib, resolve_device
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN, LGFNConfig
 from lgfn.stats import count_macs
@@ -92,11 +91,7 @@ def run_one(args: argparse.Namespace) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     torch.save(torch.stack(outputs), args.save_to)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    peak = device_peak_mib(device)
     return {"path": args.only, "seconds": seconds, "frames": len(outputs), "peak_mib": peak}
 
 

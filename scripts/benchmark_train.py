@@ -27,7 +27,7 @@ import torch
 
 from lgfn.cli.console import run_main, setup_logging
 from lgfn.config import load_config
-from lgfn.devices import peak_memory_mib
+from lgfn.devices import device_peak_mib
 from lgfn.models import LGFN
 from lgfn.stats import count_macs
 from lgfn.training.optimisation import Optimisation
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "samples_per_second": b / seconds,
         # Training is about three forward passes (forward, and backward for inputs and weights).
         "training_tflop_per_second": 3 * forward_flop / seconds / 1e12,
-        "peak_memory_mib": max(peak_memory_mib(device).values()),
+        "peak_memory_mib": device_peak_mib(device),
         "vimeo_epoch_hours": seconds * iterations_per_epoch / 3600,
         "paper_schedule_days": seconds * iterations_per_epoch * config.train.epochs / 86400,
         "timed_iterations": iterations,

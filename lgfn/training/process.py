@@ -49,10 +49,11 @@ def start_process(config: ExperimentConfig) -> TrainingProcess:
         LGFNError: the device is not available.
     """
     cfg = config.train
-    wanted = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
-    dist = distributed.init_distributed(wanted)
+    # The device type picks the process group's backend; the GPU index comes from the group.
+    device_type = resolve_device(cfg.device, option="train.device").type
+    dist = distributed.init_distributed(device_type)
     try:
-        device = resolve_device(cfg.device, dist.local_rank, option="train.device")
+        device = resolve_device(device_type, dist.local_rank, option="train.device")
         for key, precision in (("train", cfg.precision), ("val", config.val.precision)):
             check_precision_on(device, precision, option=f"{key}.precision")
         global_batch = cfg.batch_size * dist.world_size if cfg.batch_per_gpu else cfg.batch_size
