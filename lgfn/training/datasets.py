@@ -67,8 +67,9 @@ def build_train_dataset(config: ExperimentConfig, cache_dir: Path) -> TrainingDa
 
 def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
     """The validation dataset the ``val`` section describes, or ``None`` when validation is off;
-    its clips are found (folders scanned, videos opened) now, so that a wrong ``val.root`` stops the
-    run before it trains rather than when it first validates.
+    :func:`~lgfn.evaluation.datasets.build_eval_dataset` finds its clips (folders scanned, videos
+    decoded) now, so that a wrong ``val.root`` stops the run before it trains rather than when it
+    first validates.
 
     Raises:
         ConfigError: a key the dataset needs is missing.
@@ -79,7 +80,7 @@ def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
     if not val.dataset:
         return None
     try:
-        dataset = build_eval_dataset(
+        return build_eval_dataset(
             val.dataset,
             val.root,
             config.model.scale,
@@ -89,13 +90,11 @@ def build_val_dataset(config: ExperimentConfig) -> EvalDataset | None:
             max_frames=val.max_frames,
             names=CONFIG_NAMES,
         )
-        len(dataset)  # finds every clip
     except InputDataError as exc:
         keys = (
             "val.clips" if val.dataset == "videos" else "val.root" + (" / val.lq_root" if val.lq_root else "")
         )
         raise InputDataError(f"validation data ({keys}): {exc}") from None
-    return dataset
 
 
 @dataclass(frozen=True)
