@@ -160,6 +160,21 @@ class TrainingData:
         )
         return cls(dataset, sampler, loader, val_dataset)
 
+    def close(self) -> None:
+        """Stop the loader's worker processes now (a no-op without workers, or before the first batch).
+
+        Persistent workers otherwise live until the loader is garbage-collected, and one still alive
+        when the interpreter exits hangs it: multiprocessing's exit handler sends its children SIGTERM,
+        which loader workers ignore (:func:`~lgfn.training.signals.ignore_stop_signals`), and then
+        waits for them while they wait for the main process to end. torch has no public call for
+        this; its persistent iterator lives in ``DataLoader._iterator``.
+        """
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None:
+            if hasattr(iterator, "_shutdown_workers"):
+                iterator._shutdown_workers()
+            self.loader._iterator = None
+
     def batches(self) -> Iterator[dict[str, Any]]:
         """The loader's batches of the sampler's current epoch; a user error raised in a loader worker
         keeps its one-line message."""

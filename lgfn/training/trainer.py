@@ -383,7 +383,9 @@ class Trainer:
         distributed.barrier(self.process.dist)
 
     def close(self) -> None:
-        """Flush TensorBoard, detach the log file and leave the process group."""
+        """Stop the loader's workers, flush TensorBoard, detach the log file and leave the process
+        group."""
+        self.data.close()
         if self.record is not None:
             self.record.close()
         distributed.shutdown(self.process.dist)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from lgfn.cli.train import main
 from lgfn.config import DataConfig
 from lgfn.errors import ConfigError
 from lgfn.training.datasets import TRAIN_DATA_TYPES, build_train_dataset, build_val_dataset
-from tests.helpers import tiny_config
+from tests.helpers import REPO, tiny_config
 
 
 def test_trainer_module_builds_each_data_type(clips: Path, tmp_path: Path) -> None:
@@ -45,3 +48,16 @@ def test_a_bad_frame_read_in_a_loader_worker_is_one_line(clips: Path, tmp_path: 
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert "0002.png" in line
+    assert multiprocessing.active_children() == []  # the worker was stopped, not left to the exit
+
+
+def test_a_data_error_in_a_loader_worker_ends_train_py(clips: Path, tmp_path: Path) -> None:
+    """The process ends after its error line: a persistent worker left alive at exit ignored the
+    SIGTERM that multiprocessing's exit handler sends and hung train.py (and a test session) forever."""
+    (clips / "clip1" / "0002.png").write_bytes(b"not a png")
+    config = tmp_path / "bad_frame.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips, data={"num_workers": 1}).to_dict()))
+    command = [sys.executable, str(REPO / "train.py"), "-c", str(config), "--out", str(tmp_path / "run")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "0002.png" in done.stderr and "Traceback" not in done.stderr
