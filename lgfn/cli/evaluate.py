@@ -43,6 +43,7 @@ from lgfn.cli.options import (
     add_scale_option,
     default_checkpoint,
     inference_settings,
+    refuse_network_options,
 )
 from lgfn.data.eval_datasets import EvalDataset, FramesDataset
 from lgfn.errors import ConfigError
@@ -238,9 +239,7 @@ def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
 def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:
     """``{method name: checkpoint}``: ``lgfn`` for one checkpoint (``--ckpt``, else the default one
     when it exists), the file names (made unique) for several, nothing for bicubic."""
-    if args.method == "bicubic":
-        if args.ckpt is not None:
-            raise ConfigError("--method bicubic takes no --ckpt")
+    if args.method == "bicubic":  # main has refused a --ckpt
         return {}
     if args.ckpt is None:
         default = default_checkpoint()
@@ -407,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     check_dataset_options(args)
+    if args.method == "bicubic":
+        refuse_network_options(args)
     if args.dataset == "sample":
         return run_sample(args)
     return run_benchmark(args)

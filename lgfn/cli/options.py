@@ -19,7 +19,7 @@ import torch
 
 from lgfn.checkpoint import DEFAULT_CHECKPOINT
 from lgfn.data.windows import PADDING_MODES
-from lgfn.devices import PRECISIONS, check_precision_on, resolve_device
+from lgfn.devices import AUTO, PRECISIONS, auto_precision, check_precision_on, resolve_device
 from lgfn.errors import ConfigError
 from lgfn.inference import InferenceOptions
 
@@ -89,9 +89,15 @@ def add_scale_option(parser: OptionContainer) -> None:
     )
 
 
-def add_inference_options(parser: OptionContainer) -> None:
+def add_inference_options(parser: OptionContainer, precision: str = InferenceOptions.precision) -> None:
     """How the network runs: ``--device``, ``--precision``, ``--batch``, ``--tile``, ``--tile-overlap``,
-    ``--padding``, ``--self-ensemble``, ``--plain`` and ``--compile`` (read by :func:`inference_settings`)."""
+    ``--padding``, ``--self-ensemble``, ``--plain`` and ``--compile`` (read by :func:`inference_settings`).
+
+    Args:
+        parser: where to declare them.
+        precision: the default of ``--precision``: a name of :data:`~lgfn.devices.PRECISIONS`, or
+            ``"auto"`` for :func:`~lgfn.devices.auto_precision`'s choice on the device.
+    """
     defaults = InferenceOptions()
     parser.add_argument(
         "--device",
@@ -100,9 +106,10 @@ def add_inference_options(parser: OptionContainer) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=tuple(PRECISIONS),
-        default=defaults.precision,
-        help="arithmetic precision; fp16 needs CUDA [%(default)s]",
+        choices=(AUTO, *PRECISIONS),
+        default=precision,
+        help="arithmetic precision; auto: bf16 where the CPU or GPU computes it natively, else fp32; "
+        "fp16 needs CUDA [%(default)s]",
     )
     parser.add_argument(
         "--batch", type=int_at_least(1), default=defaults.batch, help="windows per forward pass [%(default)s]"
@@ -149,9 +156,10 @@ def inference_settings(args: argparse.Namespace) -> tuple[torch.device, Inferenc
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
     device = resolve_device(args.device)
-    check_precision_on(device, args.precision)
+    precision = chosen_precision(args)
+    check_precision_on(device, precision)
     options = InferenceOptions(
-        precision=args.precision,
+        precision=precision,
         batch=args.batch,
         padding=args.padding,
         tile=args.tile,
@@ -161,3 +169,49 @@ def inference_settings(args: argparse.Namespace) -> tuple[torch.device, Inferenc
         compile=args.compile,
     )
     return device, options
+
+
+def chosen_precision(args: argparse.Namespace) -> str:
+    """The precision the network runs in: ``--precision``, with ``auto`` decided for ``--device``.
+
+    Raises:
+        LGFNError: ``--device`` is no device, or an absent one.
+    """
+    if args.precision != AUTO:
+        return args.precision
+    return auto_precision(resolve_device(args.device))
+
+
+def refuse_network_options(args: argparse.Namespace, precision: str = InferenceOptions.precision) -> None:
+    """Refuse, in one line, ``--ckpt`` and the options of :func:`add_inference_options` changed from
+    their defaults when only the bicubic baseline runs (``--method bicubic``): it has no network.
+
+    Args:
+        args: the parsed options.
+        precision: the command's default of ``--precision``.
+
+    Raises:
+        ConfigError: naming the options given.
+    """
+    if args.ckpt is not None:
+        raise ConfigError("--method bicubic takes no --ckpt")
+    defaults = InferenceOptions()
+    unchanged = {
+        "device": "auto",
+        "precision": precision,
+        "batch": defaults.batch,
+        "tile": defaults.tile,
+        "tile_overlap": defaults.tile_overlap,
+        "padding": defaults.padding,
+        "self_ensemble": defaults.self_ensemble,
+        "plain": defaults.plain,
+        "compile": defaults.compile,
+    }
+    given = [
+        "--" + dest.replace("_", "-") for dest, value in unchanged.items() if getattr(args, dest) != value
+    ]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} {'changes' if len(given) == 1 else 'change'} how the LGFN network runs, "
+            "and --method bicubic runs none: leave them out or use --method lgfn"
+        )

@@ -29,12 +29,14 @@ from lgfn.cli.options import (
     add_checkpoint_option,
     add_inference_options,
     add_scale_option,
+    chosen_precision,
     default_checkpoint,
     inference_settings,
     int_at_least,
+    refuse_network_options,
 )
 from lgfn.data.io import FRAME_EXTENSIONS
-from lgfn.devices import peak_memory_text
+from lgfn.devices import AUTO, peak_memory_text
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
 from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, resolver_from_options, upscale_stream
@@ -114,7 +116,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="LGFN, or the bicubic baseline (needs no checkpoint) [%(default)s]",
     )
     add_scale_option(parser)
-    add_inference_options(parser)
+    add_inference_options(parser, precision=AUTO)
     _add_encoding_options(parser)
     _add_frame_options(parser)
     _add_run_options(parser)
@@ -218,8 +220,6 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
 def _build_upscaler(args: argparse.Namespace) -> Upscaler:
     """The bicubic baseline, or LGFN from the checkpoint on the chosen device."""
     if args.method == "bicubic":
-        if args.ckpt is not None:
-            logger.warning("--ckpt is ignored with --method bicubic")
         return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
     ckpt = _checkpoint_path(args)
     if args.ckpt is None and not ckpt.is_file():
@@ -239,7 +239,7 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
         model.scale,
         model.num_frames,
         device,
-        args.precision,
+        options.precision,
     )
     return resolver_from_options(model, options, device)
 
@@ -260,7 +260,7 @@ def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dic
         return job
     job.update(
         checkpoint=file_identity(_checkpoint_path(args)),
-        precision=args.precision,
+        precision=chosen_precision(args),
         padding=args.padding,
         tile=[args.tile, args.tile_overlap] if args.tile else None,
     )
@@ -279,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
     With several inputs, an input that cannot be read is reported and skipped and the others are
     still written; the command then fails naming the inputs that did.
     """
+    if args.method == "bicubic":
+        refuse_network_options(args, precision=AUTO)
     pairs = _input_output_pairs(args.input, args.output)
     if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
         for _, output in pairs:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgfn import cli
+from lgfn import cli, devices
 from lgfn.cli import evaluate, options
 from lgfn.cli.console import run_main
 from lgfn.inference import InferenceOptions
@@ -90,3 +90,47 @@ def test_checkpoint_option_one_or_several():
     options.add_checkpoint_option(several, several=True)
     assert several.parse_args(["--ckpt", "a.pth", "b.pth"]).ckpt == [Path("a.pth"), Path("b.pth")]
     assert options.default_checkpoint() == REPO / "checkpoints" / "lgfn_x4_demo.pth"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_is_bf16_where_the_hardware_has_it(monkeypatch, native):
+    monkeypatch.setattr(devices, "native_bf16", lambda device: native)
+    _, chosen = options.inference_settings(_parse(["--device", "cpu", "--precision", "auto"]))
+    assert chosen.precision == ("bf16" if native else "fp32")
+    _, given = options.inference_settings(_parse(["--device", "cpu", "--precision", "fp32"]))
+    assert given.precision == "fp32"  # a precision given is never replaced
+
+
+def test_upscale_defaults_to_auto_and_test_py_to_the_papers_fp32():
+    upscale = cli.build_parser().parse_args(["upscale", "in", "-o", "out"])
+    assert upscale.precision == "auto"
+    assert evaluate.build_parser().parse_args([]).precision == "fp32"
+
+
+def test_native_bf16_reads_the_cpus_feature_flags():
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo to compare with")
+    assert devices.native_bf16(torch.device("cpu")) == bool(flags & {"avx512_bf16", "amx_tile"})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ckpt", "x.pth"], "error: --method bicubic takes no --ckpt"),
+        (
+            ["--tile", "64", "--batch", "2"],
+            "error: --batch, --tile change how the LGFN network runs, and --method bicubic runs none",
+        ),
+        (["--precision", "bf16"], "error: --precision changes how the LGFN network runs"),
+        (["--device", "cpu", "--plain"], "error: --device, --plain change how the LGFN network runs"),
+    ],
+)
+def test_network_options_with_bicubic_alone_are_refused_not_ignored(
+    tmp_path, capsys, command, extra, message
+):
+    assert COMMANDS[command](tmp_path, ["--method", "bicubic", *extra]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+    assert not (tmp_path / "out").exists()

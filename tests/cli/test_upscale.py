@@ -103,7 +103,8 @@ def test_self_ensemble_gives_the_resolvers_frames_and_a_resumed_run_must_repeat_
 ):
     frames = make_frames(5, 16, 12)
     write_folder(tmp_path / "in", frames)
-    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--self-ensemble") == 0
+    command = [tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--precision", "fp32"]
+    assert run_cli(*command, "--self-ensemble") == 0
     resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), self_ensemble=True)
     expected = [sr for _, sr in resolver.upscale_clip(frames)]
     for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
@@ -115,6 +116,28 @@ def test_self_ensemble_gives_the_resolvers_frames_and_a_resumed_run_must_repeat_
     resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
     assert run_cli(*resume, "--self-ensemble") == 2
     assert "self_ensemble: None then, True now" in error_line(capsys)
+    assert run_cli(*resume) == 0
+
+
+def test_precision_auto_runs_bf16_on_native_hardware_and_resume_keeps_it(
+    tmp_path, tiny_ckpt, monkeypatch, capsys
+):
+    monkeypatch.setattr(lgfn.devices, "native_bf16", lambda device: True)
+    frames = make_frames(4, 16, 12)
+    write_folder(tmp_path / "in", frames)
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 0
+    assert "on cpu, bf16" in capsys.readouterr().err
+    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), precision="bf16")
+    expected = [sr for _, sr in resolver.upscale_clip(frames)]
+    for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The job records the precision auto chose: a resume that would run another one is refused.
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 2)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt) == 130
+    resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
+    assert run_cli(*resume, "--precision", "fp32") == 2
+    assert "precision: 'bf16' then, 'fp32' now" in error_line(capsys)
     assert run_cli(*resume) == 0
 
 
@@ -153,7 +176,7 @@ def test_max_frames_and_bicubic_scale(tmp_path):
 
 def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
     write_folder(tmp_path / "in", make_frames(9, 16, 12))
-    options = ["--ckpt", tiny_ckpt, "--batch", "2"]
+    options = ["--ckpt", tiny_ckpt, "--batch", "2", "--precision", "fp32"]
     assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
     assert run_cli(tmp_path / "in", "-o", tmp_path / "part", *options, "--start", "3") == 0
     whole, part = read_video_frames(tmp_path / "whole"), read_video_frames(tmp_path / "part")
@@ -397,7 +420,7 @@ def test_ctrl_c_part_way_exits_130_and_leaves_no_output(tmp_path, monkeypatch, c
 def test_interrupted_run_resumes_to_the_uninterrupted_frames(tmp_path, tiny_ckpt, monkeypatch, capsys):
     frames = make_frames(9, 16, 12)
     write_folder(tmp_path / "in", frames)
-    options = ["--ckpt", tiny_ckpt, "--batch", "2"]
+    options = ["--ckpt", tiny_ckpt, "--batch", "2", "--precision", "fp32"]
     assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
 
     with monkeypatch.context() as patch:
