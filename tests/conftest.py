@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,14 +28,34 @@ def tiny_model():
     return LGFN(scale=4, num_frames=5, **TINY_MODEL).eval()
 
 
+def _live_children() -> list[int]:
+    """This process's child processes that are still running (zombies, finished but not yet reaped,
+    hold nothing and are left out)."""
+    pids = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            if state != "Z":
+                pids.append(int(pid))
+    return pids
+
+
 @pytest.fixture(autouse=True)
 def no_child_process_outlives_a_test():
-    """A child left running (a loader worker, say) fails the test that left it and is killed: at the
-    interpreter's exit multiprocessing waits for its children, and a worker that ignores SIGTERM would
-    hang the whole session after its last test."""
+    """A child left running (a loader worker, a command started by a test) fails the test that left it
+    and is killed: at the interpreter's exit multiprocessing waits for its children (a loader worker
+    ignores SIGTERM, so that wait never ended), and a child holding the session's output open keeps
+    whatever reads it waiting."""
     yield
     left = multiprocessing.active_children()
     for child in left:
         child.kill()
         child.join(timeout=10)
-    assert not left, f"child processes outlived the test: {left}"
+    others = _live_children() if sys.platform.startswith("linux") else []
+    for pid in others:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left and not others, f"child processes outlived the test: {left or others}"
