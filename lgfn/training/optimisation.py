@@ -18,12 +18,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from lgfn import distributed
 from lgfn.checkpoint import check_state_dict, load_checkpoint, split_checkpoint
 from lgfn.devices import autocast
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
 from lgfn.models.lgfn import LGFN
-from lgfn.training import distributed
-from lgfn.training.distributed import DistributedContext
 from lgfn.training.losses import TrainingLoss
 
 if TYPE_CHECKING:

@@ -45,9 +45,9 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from lgfn import distributed
 from lgfn.config import ExperimentConfig
 from lgfn.errors import LGFNError
-from lgfn.training import distributed
 from lgfn.training.datasets import TrainingData
 from lgfn.training.optimisation import Optimisation
 from lgfn.training.process import TrainingProcess, start_process
