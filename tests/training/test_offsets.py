@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lgfn.config import config_from_dict
 from lgfn.distributed import DistributedContext
@@ -134,7 +135,7 @@ def train_records(run: Path) -> list[dict]:
 
 def test_a_training_run_logs_the_offsets_and_warns_once(clips: Path, tmp_path: Path) -> None:
     # Offsets start at exactly 0 (a zero predictor), so the warning can only come after the first step.
-    config = tiny_config(clips, train={"epochs": 2, "offset_warn": 1e-12})
+    config = tiny_config(clips, train={"epochs": 2, "offset_warn": 1e-12}, log={"tensorboard": True})
     Trainer.build(config, tmp_path / "run").fit()
     records = train_records(tmp_path / "run")
     assert [r["iteration"] for r in records] == [1, 2, 3, 4]
@@ -146,6 +147,12 @@ def test_a_training_run_logs_the_offsets_and_warns_once(clips: Path, tmp_path: P
     assert all(value > 0 for value in records[-1]["offset_abs_mean"])
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("train.offset_warn") == 1 and "iteration 2:" in log
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    for name in ("offset_abs_mean", "mask_mean"):
+        for stage in range(stages):
+            logged = [event.value for event in events.Scalars(f"train/{name}/stage{stage}")]
+            assert logged == pytest.approx([record[name][stage] for record in records], rel=1e-6)
 
 
 def test_a_run_with_a_factor_resumes_exactly(clips: Path, tmp_path: Path) -> None:
