@@ -4,6 +4,7 @@
   validation, checkpoints, stopping;
 - :mod:`~lgfn.training.optimisation`: the network, Adam, the schedule and one optimisation step;
 - :mod:`~lgfn.training.losses`: the training loss;
+- :mod:`~lgfn.training.offsets`: the alignment's offset statistics and the offset layers' learning rate;
 - :mod:`~lgfn.training.datasets`: the training and validation data and the loader;
 - :mod:`~lgfn.training.process`: the process's device, global batch and learning rate;
 - :mod:`~lgfn.training.distributed`: the batch sharding (the process group is :mod:`lgfn.distributed`);
