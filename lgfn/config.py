@@ -182,6 +182,15 @@ class TrainConfig:
             their weights, and the backward pass stops where the first trainable part begins, which
             makes an iteration much cheaper (e.g. ``[merge, rg, tail]`` after ``pretrained``). Empty:
             the whole network trains, as in the paper.
+        offset_warn: warn once when a deformable alignment stage's mean absolute offset (in LR
+            pixels, over a log window) passes this; default 50, the threshold of BasicSR's EDVR
+            (whose maintainers restarted runs past about 100). Every stage's offset and mask means
+            are logged at every log line (``metrics.jsonl``, TensorBoard); see
+            :mod:`lgfn.training.offsets`.
+        offset_lr_factor: multiply the learning rate of the layers that predict the offsets and
+            masks (``cd_align``'s ``offset_conv1``, ``offset_conv2`` and ``conv_offset_mask``) by
+            this, in a second Adam parameter group that follows the same schedule; 1 (the paper)
+            keeps one group. A resume may change it between values other than 1, not to or from 1.
     """
 
     seed: int = 0
@@ -207,6 +216,8 @@ class TrainConfig:
     num_threads: int = _at_least(0, 0)
     pretrained: str = ""
     trainable: list[str] = field(default_factory=list)
+    offset_warn: float = _above(50.0, 0.0)
+    offset_lr_factor: float = _above(1.0, 0.0)
 
     def __post_init__(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):

@@ -69,6 +69,7 @@ PARSERS: dict[str, tuple[Callable, list[str]]] = {
     "python test.py": (build_test_parser, []),
     "python train.py": (build_train_parser, []),
     "torchrun train.py": (build_train_parser, []),
+    "torchrun test.py": (build_test_parser, []),
     "lgfn upscale": (build_lgfn_parser, ["upscale"]),
     "python -m lgfn upscale": (build_lgfn_parser, ["upscale"]),
 }

@@ -21,6 +21,10 @@ Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR fr
 (default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
 every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with ``--resume``. The work is
 done by :mod:`lgfn.evaluation`; this module reads the command line and reports.
+
+Sharded over N processes (CPU or GPUs, one machine or several), with the same files as one process::
+
+    torchrun --nproc_per_node=N test.py --dataset vimeo90k --ckpt lgfn.pth
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from lgfn.cli.options import (
     refuse_network_options,
 )
 from lgfn.data.eval_datasets import EvalDataset, FramesDataset
+from lgfn.devices import resolve_device
+from lgfn.distributed import DistributedContext, init_distributed, launched_world_size, shutdown
 from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
@@ -260,12 +266,15 @@ def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def build_resolvers(
-    args: argparse.Namespace, checkpoints: dict[str, Path]
+    args: argparse.Namespace, checkpoints: dict[str, Path], gpu_index: int | None = None
 ) -> tuple[dict[str, VideoSuperResolver], dict[str, dict]]:
-    """A resolver and the report's protocol entries per checkpoint; all must upscale by one factor."""
+    """A resolver and the report's protocol entries per checkpoint; all must upscale by one factor.
+
+    ``gpu_index``: the GPU of this process under torchrun (its local rank), for a bare ``cuda``.
+    """
     if not checkpoints:
         return {}, {}
-    device, options = inference_settings(args)
+    device, options = inference_settings(args, gpu_index)
     resolvers, protocols = {}, {}
     for name, checkpoint in checkpoints.items():
         resolvers[name] = resolver_from_options(lgfn.load_model(checkpoint, device), options, device)
@@ -348,8 +357,27 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def join_process_group(args: argparse.Namespace) -> DistributedContext:
+    """The process group when torchrun started this process (one process otherwise): Gloo for bicubic
+    and on a CPU, NCCL on GPUs. The processes other than rank 0 log warnings only."""
+    device_type = "cpu" if args.method == "bicubic" else resolve_device(args.device).type
+    context = init_distributed(device_type)
+    if not context.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    return context
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
-    """A dataset run: each method (bicubic, or one or several checkpoints) scored on every clip."""
+    """A dataset run: each method (bicubic, or one or several checkpoints) scored on every clip; under
+    ``torchrun`` the processes share the clips (:mod:`lgfn.evaluation.sharding`)."""
+    context = join_process_group(args)
+    try:
+        return _run_benchmark(args, context)
+    finally:
+        shutdown(context)
+
+
+def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int:
     checkpoints: dict[str, Path] = {}
     if args.method == "bicubic":
         upscalers: dict[str, Upscaler] = {"bicubic": BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)}
@@ -361,7 +389,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"no checkpoint given and none at {where}: pass --ckpt PATH or --method bicubic"
             )
-        upscalers, protocols = build_resolvers(args, checkpoints)
+        gpu_index = context.local_rank if context.enabled else None
+        upscalers, protocols = build_resolvers(args, checkpoints, gpu_index)
     scale = args.scale or next(iter(upscalers.values())).scale
     dataset = build_dataset(args, scale)
     several = len(upscalers) > 1
@@ -383,9 +412,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 protocol=protocols.get(name),
                 resume=args.resume,
                 identity=_identity(checkpoints.get(name)),
+                context=context,
             )
         )
     elapsed = time.perf_counter() - start
+    if not context.is_main:
+        return 0
     clips = reports[0]["clips"]
     print(format_table(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS))
     frames = sum(clip["frames"] for clip in clips.values())
@@ -409,5 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.method == "bicubic":
         refuse_network_options(args)
     if args.dataset == "sample":
+        if launched_world_size() > 1:
+            raise ConfigError("the sample is one clip: run it without torchrun (sharding is for datasets)")
         return run_sample(args)
     return run_benchmark(args)

@@ -143,8 +143,14 @@ def add_inference_options(parser: OptionContainer, precision: str = InferenceOpt
     parser.add_argument("--compile", action="store_true", help="run the network through torch.compile")
 
 
-def inference_settings(args: argparse.Namespace) -> tuple[torch.device, InferenceOptions]:
+def inference_settings(
+    args: argparse.Namespace, gpu_index: int | None = None
+) -> tuple[torch.device, InferenceOptions]:
     """The device and options that :func:`add_inference_options` declared, checked.
+
+    Args:
+        args: the parsed command line.
+        gpu_index: the GPU that a bare ``cuda`` (or ``auto``) means: a torchrun process's local rank.
 
     Returns:
         ``(device, options)`` for :func:`lgfn.inference.resolver_from_options`.
@@ -155,7 +161,7 @@ def inference_settings(args: argparse.Namespace) -> tuple[torch.device, Inferenc
     """
     if args.tile and args.tile_overlap >= args.tile:
         raise ConfigError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, gpu_index)
     precision = chosen_precision(args)
     check_precision_on(device, precision)
     options = InferenceOptions(

@@ -6,6 +6,7 @@
 - :mod:`~lgfn.evaluation.compare`: several methods on the same clips, with a side-by-side figure;
 - :mod:`~lgfn.evaluation.scoring`: one clip's PSNR/SSIM, and the ``Upscaler`` interface;
 - :mod:`~lgfn.evaluation.resume`: the log that lets an interrupted evaluation continue;
+- :mod:`~lgfn.evaluation.sharding`: the clips split over the processes of a torchrun;
 - :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
 
 Submodules are imported directly (``from lgfn.evaluation.evaluator import evaluate``); this package

@@ -6,6 +6,7 @@
 
 - :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
 - :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that an interrupted run continues;
+- :mod:`lgfn.evaluation.sharding` splits the clips over the processes of a torchrun;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
   ``per_frame.csv``.
 
@@ -25,13 +26,18 @@ import numpy as np
 from tqdm import tqdm
 
 from lgfn.data.eval_datasets import EvalDataset
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
 from lgfn.evaluation.report import format_score, summarise, write_report
 from lgfn.evaluation.resume import ResumeLog, resume_settings
 from lgfn.evaluation.scoring import ClipScores, FrameCallback, score_clip
+from lgfn.evaluation.sharding import ClipOutcome, gather_round, plan_rounds, score_share, start_shared_log
 from lgfn.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
+
+#: One process: the context of an evaluation that torchrun did not start.
+SINGLE_PROCESS = DistributedContext()
 
 
 def evaluate(
@@ -47,6 +53,7 @@ def evaluate(
     frame_callback: FrameCallback | None = None,
     resume: bool = False,
     identity: Mapping[str, Any] | None = None,
+    context: DistributedContext = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Super-resolve and score every clip of ``dataset``.
 
@@ -67,9 +74,14 @@ def evaluate(
             ``out_dir/partial.jsonl`` and evaluate only the others.
         identity: more settings (JSON values) that must match for a resume but are not reported,
             e.g. the checkpoint file's size and modification time.
+        context: the process group of a sharded evaluation (torchrun): the processes split the
+            clips, rank 0 alone shows progress and writes ``metrics.json``, ``per_frame.csv`` and
+            ``partial.jsonl``, each process writes the images of its clips
+            (:mod:`lgfn.evaluation.sharding`). Every process must make the same call.
 
     Returns:
-        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`).
+        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`), on
+        every process.
 
     Raises:
         ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
@@ -92,46 +104,89 @@ def evaluate(
         **(protocol or {}),
     }
     out = None if out_dir is None else _output_folder(Path(out_dir))
-    log = None if out is None else ResumeLog(out)
-    finished: dict[str, ClipScores] = {}
-    if log is not None:
-        finished = log.start(resume_settings(dataset.name, method, full_protocol, identity), resume)
+    # Rank 0 alone keeps the resume log and writes the report; every process writes its own images.
+    log = None if out is None or not context.is_main else ResumeLog(out)
+    settings = resume_settings(dataset.name, method, full_protocol, identity)
+    finished = start_shared_log(log, settings, resume, context)
 
-    clips: dict[str, ClipScores] = {}
-    total = sum(len(clip.scored) for clip in dataset.clips)
-    with tqdm(total=total, unit="frame", desc=f"{dataset.name} {method}", disable=not progress) as bar:
+    clips = _score_clips(
+        dataset,
+        upscaler,
+        method,
+        finished,
+        log,
+        context,
+        crop_border=crop_border,
+        luma=luma,
+        image_dir=out / "images" if save_images else None,
+        progress=progress and context.is_main,
+        frame_callback=frame_callback,
+    )
+    results = {key: scores.result for key, scores in clips.items()}
+    report = summarise(dataset.name, method, full_protocol, results, dataset.splits)
+    if log is not None:
+        write_report(out, report, [row for scores in clips.values() for row in scores.rows])
+        log.remove()
+    return report
+
+
+def _score_clips(
+    dataset: EvalDataset,
+    upscaler: Upscaler,
+    method: str,
+    finished: Mapping[str, ClipScores],
+    log: ResumeLog | None,
+    context: DistributedContext,
+    crop_border: int,
+    luma: bool,
+    image_dir: Path | None,
+    progress: bool,
+    frame_callback: FrameCallback | None,
+) -> dict[str, ClipScores]:
+    """Score the clips not in ``finished``, this process's share of them (:mod:`.sharding`).
+
+    Returns:
+        ``{clip key: scores}`` of every clip, in the dataset's order, on every process.
+    """
+    clips: dict[str, ClipScores] = dict(finished)
+    frame_counts = [len(clip.scored) for clip in dataset.clips]
+    pending = [i for i, clip in enumerate(dataset.clips) if clip.key not in finished]
+    with tqdm(
+        total=sum(frame_counts), unit="frame", desc=f"{dataset.name} {method}", disable=not progress
+    ) as bar:
+        bar.update(sum(frame_counts) - sum(frame_counts[i] for i in pending))
 
         def each_frame(key: str, index: int, sr: np.ndarray, gt: np.ndarray) -> None:
             if frame_callback is not None:
                 frame_callback(key, index, sr, gt)
             bar.update(1)
 
-        for i, clip in enumerate(dataset.clips):
-            if clip.key in finished:
-                clips[clip.key] = finished[clip.key]
-                bar.update(len(clip.scored))
-                continue
-            scores = score_clip(
-                dataset[i],
-                upscaler,
-                method,
-                crop_border=crop_border,
-                luma=luma,
-                image_dir=out / "images" if save_images else None,
-                frame_callback=each_frame,
-            )
-            clips[clip.key] = scores
-            score = format_score(scores.result["psnr"], scores.result["ssim"])
-            logger.debug("%s: %s over %d frames", clip.key, score, scores.result["frames"])
-            if log is not None:
-                log.record(clip.key, scores)
+        for shares in plan_rounds(frame_counts, pending, context.world_size):
+            mine = shares[context.rank] if context.rank < len(shares) else None
+            outcome = ClipOutcome()
+            if mine is not None:
+                # The clip is read inside the share, so that an unreadable frame is a shared error too.
+                def score(index: int = mine) -> ClipScores:
+                    return score_clip(
+                        dataset[index],
+                        upscaler,
+                        method,
+                        crop_border=crop_border,
+                        luma=luma,
+                        image_dir=image_dir,
+                        frame_callback=each_frame,
+                    )
 
-    results = {key: scores.result for key, scores in clips.items()}
-    report = summarise(dataset.name, method, full_protocol, results, dataset.splits)
-    if out is not None:
-        write_report(out, report, [row for scores in clips.values() for row in scores.rows])
-        log.remove()
-    return report
+                outcome = score_share(dataset.clips[mine].key, score, context)
+            for key, scores in gather_round(outcome, context):
+                clips[key] = scores
+                score_text = format_score(scores.result["psnr"], scores.result["ssim"])
+                logger.debug("%s: %s over %d frames", key, score_text, scores.result["frames"])
+                if log is not None:
+                    log.record(key, scores)
+                if key != outcome.key:
+                    bar.update(scores.result["frames"])  # the other processes' frames
+    return {clip.key: clips[clip.key] for clip in dataset.clips}
 
 
 def _output_folder(out: Path) -> Path:

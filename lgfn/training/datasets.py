@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader
 
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.data.train_datasets import FrameFolderDataset, TrainingDataset, VideoFileDataset, Vimeo90KDataset
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.evaluation.datasets import CONFIG_NAMES, build_eval_dataset
-from lgfn.training.distributed import DistributedContext, ShardedEpochSampler
+from lgfn.training.distributed import ShardedEpochSampler
 from lgfn.training.signals import ignore_stop_signals
 
 if TYPE_CHECKING:

@@ -18,13 +18,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from lgfn import distributed
 from lgfn.checkpoint import check_state_dict, load_checkpoint, split_checkpoint
 from lgfn.devices import autocast
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
 from lgfn.models.lgfn import LGFN
-from lgfn.training import distributed
-from lgfn.training.distributed import DistributedContext
 from lgfn.training.losses import TrainingLoss
+from lgfn.training.offsets import offset_parameters
 
 if TYPE_CHECKING:
     from lgfn.config import ExperimentConfig
@@ -113,7 +114,9 @@ class Optimisation:
             logger.info("initial weights from %s", cfg.pretrained)
         model = model.to(process.device)
         optimizer = torch.optim.Adam(
-            trainable_parameters(model, cfg.trainable),
+            parameter_groups(
+                model, trainable_parameters(model, cfg.trainable), process.lr, cfg.offset_lr_factor
+            ),
             lr=process.lr,
             betas=tuple(cfg.betas),
             eps=cfg.eps,
@@ -213,6 +216,13 @@ class Optimisation:
         settings = [{key: group[key] for key in _ADAM_SETTINGS} for group in self.optimizer.param_groups]
         schedule = self._schedule()
         self.model.load_state_dict(state["state_dict"])
+        stored_groups = len(state["optimizer"]["param_groups"])
+        if stored_groups != len(self.optimizer.param_groups):
+            raise ConfigError(
+                f"the checkpoint's optimiser has {stored_groups} parameter group(s), this config "
+                f"{len(self.optimizer.param_groups)}: train.offset_lr_factor cannot change to or from 1 "
+                "on --resume (set it as the run was started, or start a new run)"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         for group, configured in zip(self.optimizer.param_groups, settings, strict=True):
@@ -274,6 +284,31 @@ class Optimisation:
         if self.grad_clip > 0:
             return torch.nn.utils.clip_grad_norm_(parameters, self.grad_clip)
         return torch.nn.utils.get_total_norm([p.grad for p in parameters])
+
+
+def parameter_groups(
+    model: LGFN, parameters: list[nn.Parameter], lr: float, offset_lr_factor: float
+) -> list[dict[str, Any]]:
+    """Adam's parameter groups: one (the paper), or with ``offset_lr_factor`` != 1 a second one for
+    the offset-predicting layers (:func:`lgfn.training.offsets.offset_parameters`) at ``lr * factor``.
+
+    Args:
+        model: the network.
+        parameters: what trains (:func:`trainable_parameters`).
+        lr: the learning rate.
+        offset_lr_factor: ``train.offset_lr_factor``.
+
+    Returns:
+        ``[{"params": rest}, {"params": offset layers, "lr": lr * factor}]``, or one group of all
+        ``parameters`` when the factor is 1. The schedule scales every group alike.
+    """
+    if offset_lr_factor == 1.0:
+        return [{"params": parameters}]
+    offsets = {id(p) for p in offset_parameters(model)}
+    return [
+        {"params": [p for p in parameters if id(p) not in offsets]},
+        {"params": [p for p in parameters if id(p) in offsets], "lr": lr * offset_lr_factor},
+    ]
 
 
 def trainable_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Parameter]:

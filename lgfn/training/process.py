@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from lgfn import distributed
 from lgfn.devices import check_precision_on, resolve_device
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
-from lgfn.training import distributed
-from lgfn.training.distributed import DistributedContext
 
 if TYPE_CHECKING:
     from lgfn.config import ExperimentConfig
@@ -41,7 +41,7 @@ def start_process(config: ExperimentConfig) -> TrainingProcess:
         config: the experiment (``train`` and ``val.precision``).
 
     Returns:
-        The process; call :func:`lgfn.training.distributed.shutdown` with its ``dist`` when done.
+        The process; call :func:`lgfn.distributed.shutdown` with its ``dist`` when done.
 
     Raises:
         ConfigError: a precision the device cannot run, or a global batch that does not split

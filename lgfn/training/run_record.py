@@ -49,6 +49,8 @@ FINAL = "final.pth"
 VALIDATION_FIELDS = ("iteration", "epoch", "psnr", "ssim")
 #: The training record's values that TensorBoard plots, under ``train/<name>``.
 _TRAIN_SCALARS = ("loss", "lr", "it_per_s", "epoch", "skipped_steps")
+#: Entries of a training record that hold one value per alignment stage (TensorBoard: ``.../stage<k>``).
+_STAGE_SCALARS = ("offset_abs_mean", "mask_mean")
 
 
 def git_revision() -> str:
@@ -172,12 +174,17 @@ class RunRecord:
 
     def log_training(self, record: Mapping[str, Any]) -> None:
         """Append a training record (``kind``, ``iteration``, ``epoch``, ``loss`` or ``None``, ``lr``,
-        ``it_per_s``, ``skipped_steps``) to ``metrics.jsonl`` and TensorBoard."""
+        ``it_per_s``, ``skipped_steps``, and per alignment stage ``offset_abs_mean`` and ``mask_mean``
+        lists) to ``metrics.jsonl`` and TensorBoard."""
         append_jsonl(self.run_dir / "metrics.jsonl", dict(record))
         if self._writer is not None:
             for name in _TRAIN_SCALARS:
                 if record[name] is not None:
                     self._writer.add_scalar(f"train/{name}", record[name], record["iteration"])
+            for name in _STAGE_SCALARS:
+                for stage, value in enumerate(record.get(name) or []):
+                    if value is not None:
+                        self._writer.add_scalar(f"train/{name}/stage{stage}", value, record["iteration"])
 
     def log_validation(
         self, record: Mapping[str, Any], clips: Mapping[str, Any], images: Sequence[tuple[str, np.ndarray]]

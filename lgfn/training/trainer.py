@@ -45,10 +45,11 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from lgfn import distributed
 from lgfn.config import ExperimentConfig
 from lgfn.errors import LGFNError
-from lgfn.training import distributed
 from lgfn.training.datasets import TrainingData
+from lgfn.training.offsets import OffsetMonitor
 from lgfn.training.optimisation import Optimisation
 from lgfn.training.process import TrainingProcess, start_process
 from lgfn.training.resume import capture_rng_states, read_resume_checkpoint, restore_rng_states
@@ -76,6 +77,7 @@ class Trainer:
         record: the run folder's writer (rank 0), ``None`` on the other processes.
         data: this process's training data and loader (and rank 0's validation set).
         optimisation: the network, optimiser, schedule and the optimisation step.
+        offsets: the alignment's offset statistics (rank 0), ``None`` on the other processes.
 
     Attributes:
         best: the best validation so far: ``{"psnr", "ssim", "iteration"}``.
@@ -91,6 +93,7 @@ class Trainer:
         record: RunRecord | None,
         data: TrainingData,
         optimisation: Optimisation,
+        offsets: OffsetMonitor | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -98,6 +101,7 @@ class Trainer:
         self.record = record
         self.data = data
         self.optimisation = optimisation
+        self.offsets = offsets
         self.best: dict[str, float] = {"psnr": -math.inf, "ssim": 0.0, "iteration": -1}
         self.iterations_per_epoch = data.sampler.batches_per_epoch
         self.total_iterations = config.train.iterations or config.train.epochs * self.iterations_per_epoch
@@ -132,7 +136,9 @@ class Trainer:
                 config, process.dist, process.device, process.global_batch, run_dir / "lq_cache"
             )
             optimisation = Optimisation.build(config, process, data.sampler.batches_per_epoch)
-            trainer = cls(config, run_dir, process, record, data, optimisation)
+            # Rank 0 logs the offsets of its share of each batch; the other processes keep no hooks.
+            offsets = None if record is None else OffsetMonitor(optimisation.model, config.train.offset_warn)
+            trainer = cls(config, run_dir, process, record, data, optimisation, offsets)
             if resume:
                 trainer._resume()
             if record is not None and config.log.tensorboard:
@@ -292,7 +298,8 @@ class Trainer:
         raise KeyboardInterrupt
 
     def _log_training(self, loss: float | None, speed: float) -> None:
-        """Log the mean loss of the applied steps (``None`` if all were skipped) and iterations/s."""
+        """Log the mean loss of the applied steps (``None`` if all were skipped), iterations/s and the
+        alignment's offset and mask means per stage since the last line."""
         if self.record is None:
             return
         self.record.log_training(
@@ -304,6 +311,7 @@ class Trainer:
                 "lr": self.optimisation.lr,
                 "it_per_s": speed,
                 "skipped_steps": self.skipped_steps,
+                **(self.offsets.summary(self.iteration) if self.offsets is not None else {}),
             }
         )
 
@@ -386,6 +394,8 @@ class Trainer:
         """Stop the loader's workers, flush TensorBoard, detach the log file and leave the process
         group."""
         self.data.close()
+        if self.offsets is not None:
+            self.offsets.close()
         if self.record is not None:
             self.record.close()
         distributed.shutdown(self.process.dist)

@@ -17,8 +17,9 @@ import yaml
 
 from lgfn.checkpoint import load_checkpoint
 from lgfn.config import ExperimentConfig
+from lgfn.distributed import DistributedContext, any_process, barrier
 from lgfn.models import LGFN
-from lgfn.training.distributed import DistributedContext, ShardedEpochSampler, any_process, barrier
+from lgfn.training.distributed import ShardedEpochSampler
 from lgfn.training.trainer import Trainer
 from tests.helpers import REPO, tiny_config, write_clips
 
