@@ -11,9 +11,10 @@ plain fp32 forward's output. Each path runs in a fresh process so that peak memo
 Paths:
     plain       model(window) for every window, fp32, one window per pass (the reference)
     reuse       + each frame's features extracted once and shared by its windows
-    default     + channels-last memory format and ``--batch`` windows per pass (what test.py and
-                ``lgfn upscale`` use)
-    bf16        default with bf16 autocast (deformable sampling kept in fp32)
+    default     + channels-last memory format and ``--batch`` windows per pass (what test.py uses,
+                and ``lgfn upscale`` where bf16 is not native)
+    bf16        default with bf16 autocast, deformable sampling kept in fp32 (``lgfn upscale``'s
+                ``--precision auto`` on CPUs with native bf16 and on CUDA GPUs from Ampere on)
     fp16        default with fp16 autocast (CUDA only)
     compile     default with torch.compile
 """
