@@ -18,9 +18,12 @@ Every option either works with the dataset it is given with or is refused with o
 (:data:`DATASET_OPTIONS`).
 
 Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
-(default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
-every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with ``--resume``. The work is
-done by :mod:`lgfn.evaluation`; this module reads the command line and reports.
+(default ``results/<dataset>_<method>``) and prints the per-clip table: PSNR/SSIM, further metrics
+asked with ``--metrics`` (tOF), and, for the paper's protocol, the paper's Bicubic and LGFN scores
+and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead). Scores
+are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
+``--resume``. The work is done by :mod:`lgfn.evaluation`; this module reads the command line and
+reports.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
 from lgfn.evaluation.evaluator import evaluate
+from lgfn.evaluation.paper import paper_notice
 from lgfn.evaluation.report import format_table
+from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, check_metrics
 from lgfn.files import file_identity
 from lgfn.inference import (
     BicubicUpscaler,
@@ -161,6 +166,17 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
         "--crop-border", type=int, default=0, help="pixels ignored at each side (default: %(default)s)"
     )
     scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
+    scoring.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"comma-separated metrics from {', '.join(METRICS)}; psnr and ssim always (the paper's); tof: "
+        f"temporal consistency of the optical flow, see README [%(default)s]",
+    )
+    scoring.add_argument(
+        "--lpips-weights",
+        type=Path,
+        help="LPIPS weights for tLP: not available in this version (no offline LPIPS package), refused",
+    )
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
     scoring.add_argument(
@@ -202,6 +218,11 @@ def check_dataset_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.crop_border < 0:
         raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
+    if args.lpips_weights is not None or "tlp" in args.metrics.split(","):
+        raise ConfigError(
+            "tLP is not available: the lpips package loads its AlexNet backbone from the network, not "
+            "from a file; use --metrics psnr,ssim,tof (see README, Evaluation metrics)"
+        )
     if args.degradation is not None and (args.lr_root or args.lr_from_files):
         given = "--lr-root" if args.lr_root else "--lr-from-files"
         raise ConfigError(
@@ -291,6 +312,23 @@ def lgfn_protocol(options: InferenceOptions, checkpoint: Path, resolver: VideoSu
     }
 
 
+def metrics_option(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--metrics`` as a tuple of names, checked (:func:`lgfn.evaluation.scoring.check_metrics`)."""
+    names = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    try:
+        return check_metrics(names)
+    except ConfigError as exc:
+        raise ConfigError(f"--metrics {args.metrics}: {exc}") from None
+
+
+def print_report(reports: list[dict], show_clips: bool = True) -> None:
+    """Print the table and, when the paper did not report the setting, the notice that says so."""
+    print(format_table(reports, show_clips=show_clips))
+    notice = paper_notice(reports)
+    if notice:
+        print(notice)
+
+
 def _identity(checkpoint: Path | None) -> dict:
     """What must not change between an interrupted evaluation and its resumption, beyond the protocol."""
     return {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
@@ -342,8 +380,9 @@ def run_sample(args: argparse.Namespace) -> int:
         protocols=protocols,
         resume=args.resume,
         identities={name: _identity(checkpoint) for name, checkpoint in checkpoints.items()},
+        metrics=metrics_option(args),
     )
-    print(format_table(reports))
+    print_report(reports)
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
     print(f"side-by-side picture: {out / 'side_by_side.png'}")
     return 0
@@ -384,11 +423,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 protocol=protocols.get(name),
                 resume=args.resume,
                 identity=_identity(checkpoints.get(name)),
+                metrics=metrics_option(args),
             )
         )
     elapsed = time.perf_counter() - start
     clips = reports[0]["clips"]
-    print(format_table(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS))
+    print_report(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS)
     frames = sum(clip["frames"] for clip in clips.values())
     methods = f"{len(reports)} checkpoints, " if several else ""
     print(f"{methods}{len(clips)} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
@@ -407,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     check_dataset_options(args)
+    metrics_option(args)  # a bad --metrics is refused before any model is loaded
     if args.dataset == "sample":
         return run_sample(args)
     return run_benchmark(args)

@@ -7,7 +7,8 @@
 - :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
 - :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that an interrupted run continues;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
-  ``per_frame.csv``.
+  ``per_frame.csv``;
+- :mod:`lgfn.evaluation.paper` puts the paper's published scores beside them (``"paper"``).
 
 Files written when ``out_dir`` is given: ``metrics.json``, ``per_frame.csv``, with ``save_images``
 the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while it runs
@@ -17,7 +18,7 @@ the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from tqdm import tqdm
 
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.errors import ConfigError
+from lgfn.evaluation.paper import paper_comparison
 from lgfn.evaluation.report import format_score, summarise, write_report
 from lgfn.evaluation.resume import ResumeLog, resume_settings
-from lgfn.evaluation.scoring import ClipScores, FrameCallback, score_clip
+from lgfn.evaluation.scoring import DEFAULT_METRICS, ClipScores, FrameCallback, check_metrics, score_clip
 from lgfn.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def evaluate(
     frame_callback: FrameCallback | None = None,
     resume: bool = False,
     identity: Mapping[str, Any] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
 ) -> dict[str, Any]:
     """Super-resolve and score every clip of ``dataset``.
 
@@ -67,14 +70,17 @@ def evaluate(
             ``out_dir/partial.jsonl`` and evaluate only the others.
         identity: more settings (JSON values) that must match for a resume but are not reported,
             e.g. the checkpoint file's size and modification time.
+        metrics: what to measure, a subset of :data:`lgfn.evaluation.scoring.METRICS` holding psnr
+            and ssim; recorded in the protocol, so a resumed run must ask for the same.
 
     Returns:
-        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`).
+        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`), with
+        the paper's scores beside it under ``"paper"`` (:func:`lgfn.evaluation.paper.paper_comparison`).
 
     Raises:
         ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
             ``out_dir``; ``out_dir`` holds an interrupted run's scores and ``resume`` is not set,
-            or they were made with other settings.
+            or they were made with other settings; an unknown metric.
         InputDataError: a clip cannot be read (see the dataset).
     """
     if upscaler.scale != dataset.scale:
@@ -85,10 +91,12 @@ def evaluate(
     if save_images and out_dir is None:
         raise ConfigError("save_images needs an output folder (out_dir)")
     method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
+    metrics = check_metrics(metrics)
     full_protocol = {
         **dataset.protocol(),
         "crop_border": crop_border,
         "metric": "luma" if luma else "rgb",
+        "metrics": list(metrics),
         **(protocol or {}),
     }
     out = None if out_dir is None else _output_folder(Path(out_dir))
@@ -119,6 +127,7 @@ def evaluate(
                 luma=luma,
                 image_dir=out / "images" if save_images else None,
                 frame_callback=each_frame,
+                metrics=metrics,
             )
             clips[clip.key] = scores
             score = format_score(scores.result["psnr"], scores.result["ssim"])
@@ -128,6 +137,7 @@ def evaluate(
 
     results = {key: scores.result for key, scores in clips.items()}
     report = summarise(dataset.name, method, full_protocol, results, dataset.splits)
+    report["paper"] = paper_comparison(report)
     if out is not None:
         write_report(out, report, [row for scores in clips.values() for row in scores.rows])
         log.remove()
