@@ -137,14 +137,18 @@ def paper_notice(reports: list[Mapping[str, Any]]) -> str | None:
         reports: the evaluations' reports, each with its ``"paper"`` entry.
 
     Returns:
-        ``"paper: ... did not report this setting (reasons)"``, or ``None`` when every report has
-        the paper's numbers (or none carries a ``"paper"`` entry).
+        ``"paper: ... did not report this setting (reasons)"``, a line saying that the paper has
+        none of the evaluated rows, or ``None`` when the table shows the paper's numbers (or no
+        report carries a ``"paper"`` entry).
     """
     reasons: list[str] = []
     for report in reports:
         for reason in report.get("paper", {}).get("reasons", []):
             if reason not in reasons:
                 reasons.append(reason)
-    if not reasons:
-        return None
-    return f"paper: LGFN's paper did not report this setting ({'; '.join(reasons)}), so no paper column"
+    if reasons:
+        return f"paper: LGFN's paper did not report this setting ({'; '.join(reasons)}), so no paper column"
+    papers = [report["paper"] for report in reports if "paper" in report]
+    if papers and not any(part in paper for paper in papers for part in ("clips", "splits", "average")):
+        return "paper: the paper's protocol, but the paper reports none of these clips, splits or averages"
+    return None

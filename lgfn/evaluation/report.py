@@ -142,7 +142,7 @@ def format_table(reports: Sequence[Mapping[str, Any]], show_clips: bool = True) 
     """
     further = [name for name in METRIC_LABELS if any(name in report["average"] for report in reports)]
     papers = [report.get("paper", {}) for report in reports]
-    with_paper = any(paper.get("reported") for paper in papers)
+    with_paper = any(part in paper for paper in papers for part in ("clips", "splits", "average"))
     header = ["clip", *(report["method"] for report in reports)]
     header += [f"{report['method']} {METRIC_LABELS[name]}" for name in further for report in reports]
     if with_paper:
