@@ -53,6 +53,7 @@ from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
 from lgfn.evaluation.evaluator import evaluate
 from lgfn.evaluation.paper import paper_notice
+from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_table
 from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, check_metrics
 from lgfn.files import file_identity
@@ -175,7 +176,9 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
     scoring.add_argument(
         "--lpips-weights",
         type=Path,
-        help="LPIPS weights for tLP: not available in this version (no offline LPIPS package), refused",
+        metavar="PATH",
+        help="for --metrics ...,tlp: torchvision's ImageNet AlexNet weights (alexnet-owt-7be5be79.pth), "
+        "the LPIPS trunk; read from disk, never downloaded",
     )
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
@@ -218,16 +221,6 @@ def check_dataset_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.crop_border < 0:
         raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
-    if args.lpips_weights is not None or "tlp" in args.metrics.split(","):
-        raise ConfigError(
-            "tLP is not available: the lpips package loads its AlexNet backbone from the network, not "
-            "from a file; use --metrics psnr,ssim,tof (see README, Evaluation metrics)"
-        )
-    if args.degradation is not None and (args.lr_root or args.lr_from_files):
-        given = "--lr-root" if args.lr_root else "--lr-from-files"
-        raise ConfigError(
-            f"--degradation makes LR frames from the ground truth: it does not apply with {given}"
-        )
 
 
 def data_root(args: argparse.Namespace) -> Path:
@@ -313,12 +306,26 @@ def lgfn_protocol(options: InferenceOptions, checkpoint: Path, resolver: VideoSu
 
 
 def metrics_option(args: argparse.Namespace) -> tuple[str, ...]:
-    """``--metrics`` as a tuple of names, checked (:func:`lgfn.evaluation.scoring.check_metrics`)."""
+    """``--metrics`` as a tuple of names, checked (:func:`lgfn.evaluation.scoring.check_metrics`), and
+    ``--lpips-weights`` given exactly when tlp is asked."""
     names = [name.strip() for name in args.metrics.split(",") if name.strip()]
     try:
-        return check_metrics(names)
+        metrics = check_metrics(names)
     except ConfigError as exc:
         raise ConfigError(f"--metrics {args.metrics}: {exc}") from None
+    if "tlp" in metrics and args.lpips_weights is None:
+        raise ConfigError(
+            "--metrics tlp needs --lpips-weights PATH: torchvision's ImageNet AlexNet weights "
+            "(alexnet-owt-7be5be79.pth), the LPIPS trunk (never downloaded)"
+        )
+    if "tlp" not in metrics and args.lpips_weights is not None:
+        raise ConfigError("--lpips-weights is for the tlp metric: add tlp to --metrics")
+    return metrics
+
+
+def build_lpips(args: argparse.Namespace) -> TemporalLPIPS | None:
+    """The tLP network when ``--metrics`` asks for tlp (on the CPU), else ``None``."""
+    return None if args.lpips_weights is None else TemporalLPIPS(args.lpips_weights)
 
 
 def print_report(reports: list[dict], show_clips: bool = True) -> None:
@@ -329,9 +336,12 @@ def print_report(reports: list[dict], show_clips: bool = True) -> None:
         print(notice)
 
 
-def _identity(checkpoint: Path | None) -> dict:
+def _identity(checkpoint: Path | None, args: argparse.Namespace) -> dict:
     """What must not change between an interrupted evaluation and its resumption, beyond the protocol."""
-    return {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+    identity = {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+    if args.lpips_weights is not None:
+        identity["lpips_weights_file"] = file_identity(args.lpips_weights)
+    return identity
 
 
 # -------------------------------------------------------------------------------------------------
@@ -379,8 +389,9 @@ def run_sample(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         protocols=protocols,
         resume=args.resume,
-        identities={name: _identity(checkpoint) for name, checkpoint in checkpoints.items()},
+        identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
         metrics=metrics_option(args),
+        lpips=build_lpips(args),
     )
     print_report(reports)
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
@@ -408,7 +419,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
 
     start = time.perf_counter()
-    reports = []
+    reports, lpips = [], build_lpips(args)
     for name, upscaler in upscalers.items():
         reports.append(
             evaluate(
@@ -422,8 +433,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 method=name,
                 protocol=protocols.get(name),
                 resume=args.resume,
-                identity=_identity(checkpoints.get(name)),
+                identity=_identity(checkpoints.get(name), args),
                 metrics=metrics_option(args),
+                lpips=lpips,
             )
         )
     elapsed = time.perf_counter() - start

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.errors import ConfigError
 from lgfn.evaluation.paper import paper_comparison
+from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_score, summarise, write_report
 from lgfn.evaluation.resume import ResumeLog, resume_settings
 from lgfn.evaluation.scoring import DEFAULT_METRICS, ClipScores, FrameCallback, check_metrics, score_clip
@@ -50,6 +51,7 @@ def evaluate(
     resume: bool = False,
     identity: Mapping[str, Any] | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    lpips: TemporalLPIPS | None = None,
 ) -> dict[str, Any]:
     """Super-resolve and score every clip of ``dataset``.
 
@@ -72,6 +74,8 @@ def evaluate(
             e.g. the checkpoint file's size and modification time.
         metrics: what to measure, a subset of :data:`lgfn.evaluation.scoring.METRICS` holding psnr
             and ssim; recorded in the protocol, so a resumed run must ask for the same.
+        lpips: the network that measures tLP (:class:`lgfn.evaluation.perceptual.TemporalLPIPS`),
+            needed when ``metrics`` has ``tlp``.
 
     Returns:
         The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`), with
@@ -80,7 +84,7 @@ def evaluate(
     Raises:
         ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
             ``out_dir``; ``out_dir`` holds an interrupted run's scores and ``resume`` is not set,
-            or they were made with other settings; an unknown metric.
+            or they were made with other settings; an unknown metric, or tlp without ``lpips``.
         InputDataError: a clip cannot be read (see the dataset).
     """
     if upscaler.scale != dataset.scale:
@@ -92,6 +96,8 @@ def evaluate(
         raise ConfigError("save_images needs an output folder (out_dir)")
     method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
     metrics = check_metrics(metrics)
+    if "tlp" in metrics and lpips is None:
+        raise ConfigError("the tlp metric needs LPIPS weights (test.py --lpips-weights PATH)")
     full_protocol = {
         **dataset.protocol(),
         "crop_border": crop_border,
@@ -128,6 +134,7 @@ def evaluate(
                 image_dir=out / "images" if save_images else None,
                 frame_callback=each_frame,
                 metrics=metrics,
+                lpips=lpips,
             )
             clips[clip.key] = scores
             score = format_score(scores.result["psnr"], scores.result["ssim"])

@@ -11,14 +11,15 @@ keep them, and the paper-style table that prints them (with the paper's scores b
      "average": {"psnr": 23.79, "ssim": 0.6347},
      "paper": {"reported": true, "compared_with": "Bicubic", "clips": {...}, "average": {...}, ...}}
 
-With ``tof`` among the metrics, each clip, split and the average also carry ``"tof"`` (the mean
-over the clip's pairs of consecutive scored frames; ``null`` for a clip without such a pair).
+With ``tof`` (``tlp``) among the metrics, each clip, split and the average also carry ``"tof"``
+(``"tlp"``): the mean over the clip's pairs of consecutive scored frames; ``null`` for a clip
+without such a pair.
 
 plus, for datasets with named subsets (Vimeo-90K-T's slow / medium / fast lists), a top-level
 ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
 evaluated clips of each subset (``null`` scores when none of its clips was evaluated).
 
-``per_frame.csv``: ``clip,frame,file,psnr,ssim`` (then ``tof`` when measured: the pair of frames
+``per_frame.csv``: ``clip,frame,file,psnr,ssim`` (then ``tof``, ``tlp`` when measured: the pair
 ending at this row's frame, empty for the first scored frame of a clip), one row per scored frame.
 
 The average is the mean of the per-clip means, as in the paper's tables, not the mean over frames.
@@ -39,7 +40,7 @@ from lgfn.files import atomic_write, atomic_write_text
 #: The columns of ``per_frame.csv`` (then those of any further metric measured, see :data:`METRICS`).
 PER_FRAME_FIELDS = ["clip", "frame", "file", "psnr", "ssim"]
 #: The further metrics' column names in the printed table.
-METRIC_LABELS = {"tof": "tOF"}
+METRIC_LABELS = {"tof": "tOF", "tlp": "tLP"}
 
 
 def summarise(
@@ -80,7 +81,7 @@ def summarise(
 
 def _means(results: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     """The mean over clips of each metric they carry (a clip without a value, no tOF pair, is left out)."""
-    # psnr and ssim always (null for no clip); tOF where measured.
+    # psnr and ssim always (null for no clip); tOF and tLP where measured.
     measured = [name for name in METRICS if name in PER_FRAME_FIELDS or any(name in r for r in results)]
     return {
         name: mean_or_none([result[name] for result in results if result.get(name) is not None])

@@ -1,6 +1,7 @@
 """How one clip is scored: run the upscaler over its scored frames and measure each against the ground
 truth with :func:`lgfn.metrics.calculate_psnr_ssim`, as the paper's tables do, and, when asked, the
-temporal consistency of consecutive frames (tOF, :mod:`lgfn.evaluation.temporal`).
+temporal consistency of consecutive frames (tOF, :mod:`lgfn.evaluation.temporal`; tLP,
+:mod:`lgfn.evaluation.perceptual`).
 
 A clip's score is the mean over its scored frames (:class:`ClipScores`); the evaluation's average is
 then the mean of the clips' means (:mod:`lgfn.evaluation.report`).
@@ -17,6 +18,7 @@ import numpy as np
 
 from lgfn.data.io import write_image
 from lgfn.errors import ConfigError
+from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.temporal import tof
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
@@ -24,12 +26,12 @@ from lgfn.metrics import calculate_psnr_ssim
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
 
-#: What an evaluation can measure: the paper's PSNR and SSIM (always), and tOF.
-METRICS = ("psnr", "ssim", "tof")
+#: What an evaluation can measure: the paper's PSNR and SSIM (always), tOF and tLP.
+METRICS = ("psnr", "ssim", "tof", "tlp")
 #: The paper's metrics, the default.
 DEFAULT_METRICS = ("psnr", "ssim")
 #: The metrics measured on pairs of consecutive frames: a frame's value is that of the pair it ends.
-PAIR_METRICS = ("tof",)
+PAIR_METRICS = ("tof", "tlp")
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
@@ -55,12 +57,12 @@ class ClipScores:
     """The scores of one clip.
 
     Attributes:
-        result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}`` (and ``"tof"``:
-            the mean over pairs of consecutive scored frames, when measured), the clip's entry in the
-            report's ``"clips"``.
-        rows: one ``{"clip", "frame", "file", "psnr", "ssim"}`` (and ``"tof"``: the pair that ends at
-            this frame, ``None`` when the previous frame was not scored) per scored frame, in frame
-            order (the rows of ``per_frame.csv``).
+        result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}`` (and ``"tof"``,
+            ``"tlp"`` when measured: the mean over pairs of consecutive scored frames), the clip's
+            entry in the report's ``"clips"``.
+        rows: one ``{"clip", "frame", "file", "psnr", "ssim"}`` per scored frame, in frame order
+            (the rows of ``per_frame.csv``), and ``"tof"``, ``"tlp"`` when measured: the pair that
+            ends at this frame, ``None`` when the previous frame was not scored.
     """
 
     result: dict[str, Any]
@@ -85,6 +87,7 @@ def score_clip(
     image_dir: Path | None = None,
     frame_callback: FrameCallback | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    lpips: TemporalLPIPS | None = None,
 ) -> ClipScores:
     """Super-resolve the scored frames of one clip and score each against its ground truth.
 
@@ -100,6 +103,7 @@ def score_clip(
         frame_callback: called with ``(key, index, sr, gt)`` for every scored frame, after its
             image is written.
         metrics: what to measure (:data:`METRICS`; psnr and ssim are always measured).
+        lpips: the network that measures tLP (needed when ``metrics`` has it).
 
     Returns:
         The clip's scores.
@@ -120,11 +124,14 @@ def score_clip(
             )
         psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
         rows.append({"clip": key, "frame": index, "file": names[index], "psnr": psnr, "ssim": ssim})
-        if "tof" in metrics:
-            consecutive = previous is not None and previous[0] == index - 1
-            rows[-1]["tof"] = (
-                tof(previous[1], sr, gt[index - 1], gt[index], crop_border) if consecutive else None
+        if any(name in metrics for name in PAIR_METRICS):
+            pair = (
+                (previous[1], sr, gt[index - 1], gt[index]) if previous and previous[0] == index - 1 else None
             )
+            if "tof" in metrics:
+                rows[-1]["tof"] = None if pair is None else tof(*pair, crop_border)
+            if "tlp" in metrics:
+                rows[-1]["tlp"] = None if pair is None else lpips.tlp(*pair, crop_border)
             previous = (index, sr.copy())  # the upscaler may reuse its output buffer
         if image_dir is not None:
             write_image(image_dir / key / (Path(names[index]).stem + ".png"), sr)

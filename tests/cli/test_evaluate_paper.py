@@ -1,5 +1,5 @@
 """test.py with the paper beside the measurement and with --metrics: the published Vid4 Bicubic row
-reproduced on the real data, the notice for other settings, tOF in the outputs, and bad options."""
+reproduced on the real data, the notice for other settings, tOF and tLP in the outputs, bad options."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lgfn.cli import evaluate
 from lgfn.cli.console import run_main
@@ -94,8 +95,12 @@ def test_metrics_option_adds_tof(vid4_tree: Path, tmp_path: Path, capsys) -> Non
     [
         (["--metrics", "tof"], "--metrics tof: the metrics must include psnr, ssim"),
         (["--metrics", "psnr,ssim,vmaf"], "--metrics psnr,ssim,vmaf: unknown metric(s) vmaf"),
-        (["--metrics", "psnr,ssim,tlp"], "tLP is not available"),
-        (["--lpips-weights", "alex.pth"], "tLP is not available"),
+        (["--metrics", "psnr,ssim,tlp"], "--metrics tlp needs --lpips-weights PATH"),
+        (["--lpips-weights", "alex.pth"], "--lpips-weights is for the tlp metric"),
+        (
+            ["--metrics", "psnr,ssim,tlp", "--lpips-weights", "missing.pth"],
+            "--lpips-weights missing.pth: no such",
+        ),
     ],
 )
 def test_bad_metrics_give_one_error_line(extra, message, vid4_tree: Path, tmp_path: Path, capsys) -> None:
@@ -104,3 +109,30 @@ def test_bad_metrics_give_one_error_line(extra, message, vid4_tree: Path, tmp_pa
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_tlp_from_weights_on_disk(vid4_tree: Path, tmp_path: Path, capsys) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    pytest.importorskip("lpips")
+    torch.manual_seed(0)
+    features = {
+        k: v for k, v in torchvision.models.alexnet().state_dict().items() if k.startswith("features.")
+    }
+    torch.save(features, tmp_path / "alexnet.pth")
+    argv = [
+        "--dataset",
+        "vid4",
+        "--data-root",
+        str(vid4_tree),
+        "--method",
+        "bicubic",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    argv += ["--metrics", "psnr,ssim,tof,tlp", "--lpips-weights", str(tmp_path / "alexnet.pth")]
+    code, stdout, stderr = _run(argv, capsys)
+    assert code == 0, stderr
+    assert _cells(stdout.splitlines()[0])[-2:] == ["bicubic tOF", "bicubic tLP"]
+    report = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert report["protocol"]["metrics"] == ["psnr", "ssim", "tof", "tlp"]
+    assert report["average"]["tlp"] >= 0 and report["clips"]["alpha"]["tlp"] is not None
