@@ -221,6 +221,11 @@ def check_dataset_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.crop_border < 0:
         raise ConfigError(f"--crop-border must be 0 or more, got {args.crop_border}")
+    if args.degradation is not None and (args.lr_root or args.lr_from_files):
+        given = "--lr-root" if args.lr_root else "--lr-from-files"
+        raise ConfigError(
+            f"--degradation makes LR frames from the ground truth: it does not apply with {given}"
+        )
 
 
 def data_root(args: argparse.Namespace) -> Path:
