@@ -115,7 +115,7 @@ def score_clip(
     key, gt, names = item["key"], item["gt"], item["names"]
     scored = list(item["scored"])
     rows: list[dict[str, Any]] = []
-    previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF
+    previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF and tLP
     for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
         if sr.shape != gt[index].shape:
             raise RuntimeError(
