@@ -7,6 +7,9 @@
 - :mod:`~lgfn.evaluation.scoring`: one clip's PSNR/SSIM, and the ``Upscaler`` interface;
 - :mod:`~lgfn.evaluation.resume`: the log that lets an interrupted evaluation continue;
 - :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
+- :mod:`~lgfn.evaluation.paper`: the paper's published scores beside the measured ones;
+- :mod:`~lgfn.evaluation.temporal` and :mod:`~lgfn.evaluation.perceptual`: tOF and tLP, the
+  temporal-consistency metrics of ``test.py --metrics``.
 
 Submodules are imported directly (``from lgfn.evaluation.evaluator import evaluate``); this package
 file imports nothing, so that the configuration, which needs only the dataset names, does not pull
