@@ -17,6 +17,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["lgfn", "lgfn.*"]),
+    # The paper's published scores, read by lgfn.evaluation.paper.
+    package_data={"lgfn.evaluation": ["paper_tables.json"]},
     install_requires=requirements,
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6"], "mmcv": ["mmcv>=2.0"]},
     entry_points={"console_scripts": ["lgfn=lgfn.cli:main"]},

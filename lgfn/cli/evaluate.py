@@ -18,9 +18,12 @@ Every option either works with the dataset it is given with or is refused with o
 (:data:`DATASET_OPTIONS`).
 
 Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
-(default ``results/<dataset>_<method>``) and prints the per-clip table. Scores are saved after
-every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with ``--resume``. The work is
-done by :mod:`lgfn.evaluation`; this module reads the command line and reports.
+(default ``results/<dataset>_<method>``) and prints the per-clip table: PSNR/SSIM, further metrics
+asked with ``--metrics`` (tOF, tLP), and, for the paper's protocol, the paper's Bicubic and LGFN
+scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead).
+Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
+``--resume``. The work is done by :mod:`lgfn.evaluation`; this module reads the command line and
+reports.
 
 Sharded over N processes (CPU or GPUs, one machine or several), with the same files as one process::
 
@@ -56,7 +59,10 @@ from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
 from lgfn.evaluation.evaluator import evaluate
+from lgfn.evaluation.paper import paper_notice
+from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_table
+from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, check_metrics
 from lgfn.files import file_identity
 from lgfn.inference import (
     BicubicUpscaler,
@@ -168,6 +174,19 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
         "--crop-border", type=int, default=0, help="pixels ignored at each side (default: %(default)s)"
     )
     scoring.add_argument("--rgb", action="store_true", help="score RGB instead of luma")
+    scoring.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"comma-separated metrics from {', '.join(METRICS)}; psnr and ssim always (the paper's); tof: "
+        f"temporal consistency of the optical flow, see README [%(default)s]",
+    )
+    scoring.add_argument(
+        "--lpips-weights",
+        type=Path,
+        metavar="PATH",
+        help="for --metrics ...,tlp: torchvision's ImageNet AlexNet weights (alexnet-owt-7be5be79.pth), "
+        "the LPIPS trunk; read from disk, never downloaded",
+    )
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
     scoring.add_argument(
@@ -299,9 +318,43 @@ def lgfn_protocol(options: InferenceOptions, checkpoint: Path, resolver: VideoSu
     }
 
 
-def _identity(checkpoint: Path | None) -> dict:
+def metrics_option(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--metrics`` as a tuple of names, checked (:func:`lgfn.evaluation.scoring.check_metrics`), and
+    ``--lpips-weights`` given exactly when tlp is asked."""
+    names = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    try:
+        metrics = check_metrics(names)
+    except ConfigError as exc:
+        raise ConfigError(f"--metrics {args.metrics}: {exc}") from None
+    if "tlp" in metrics and args.lpips_weights is None:
+        raise ConfigError(
+            "--metrics tlp needs --lpips-weights PATH: torchvision's ImageNet AlexNet weights "
+            "(alexnet-owt-7be5be79.pth), the LPIPS trunk (never downloaded)"
+        )
+    if "tlp" not in metrics and args.lpips_weights is not None:
+        raise ConfigError("--lpips-weights is for the tlp metric: add tlp to --metrics")
+    return metrics
+
+
+def build_lpips(args: argparse.Namespace) -> TemporalLPIPS | None:
+    """The tLP network when ``--metrics`` asks for tlp (on the CPU), else ``None``."""
+    return None if args.lpips_weights is None else TemporalLPIPS(args.lpips_weights)
+
+
+def print_report(reports: list[dict], show_clips: bool = True) -> None:
+    """Print the table and, when the paper did not report the setting, the notice that says so."""
+    print(format_table(reports, show_clips=show_clips))
+    notice = paper_notice(reports)
+    if notice:
+        print(notice)
+
+
+def _identity(checkpoint: Path | None, args: argparse.Namespace) -> dict:
     """What must not change between an interrupted evaluation and its resumption, beyond the protocol."""
-    return {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+    identity = {} if checkpoint is None else {"checkpoint_file": file_identity(checkpoint)}
+    if args.lpips_weights is not None:
+        identity["lpips_weights_file"] = file_identity(args.lpips_weights)
+    return identity
 
 
 # -------------------------------------------------------------------------------------------------
@@ -349,9 +402,11 @@ def run_sample(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         protocols=protocols,
         resume=args.resume,
-        identities={name: _identity(checkpoint) for name, checkpoint in checkpoints.items()},
+        identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
+        metrics=metrics_option(args),
+        lpips=build_lpips(args),
     )
-    print(format_table(reports))
+    print_report(reports)
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
     print(f"side-by-side picture: {out / 'side_by_side.png'}")
     return 0
@@ -397,7 +452,7 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
     out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
 
     start = time.perf_counter()
-    reports = []
+    reports, lpips = [], build_lpips(args)
     for name, upscaler in upscalers.items():
         reports.append(
             evaluate(
@@ -411,15 +466,17 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
                 method=name,
                 protocol=protocols.get(name),
                 resume=args.resume,
-                identity=_identity(checkpoints.get(name)),
+                identity=_identity(checkpoints.get(name), args),
                 context=context,
+                metrics=metrics_option(args),
+                lpips=lpips,
             )
         )
     elapsed = time.perf_counter() - start
     if not context.is_main:
         return 0
     clips = reports[0]["clips"]
-    print(format_table(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS))
+    print_report(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS)
     frames = sum(clip["frames"] for clip in clips.values())
     methods = f"{len(reports)} checkpoints, " if several else ""
     print(f"{methods}{len(clips)} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")
@@ -440,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_dataset_options(args)
     if args.method == "bicubic":
         refuse_network_options(args)
+    metrics_option(args)  # a bad --metrics is refused before any model is loaded
     if args.dataset == "sample":
         if launched_world_size() > 1:
             raise ConfigError("the sample is one clip: run it without torchrun (sharding is for datasets)")

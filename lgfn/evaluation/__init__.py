@@ -8,6 +8,9 @@
 - :mod:`~lgfn.evaluation.resume`: the log that lets an interrupted evaluation continue;
 - :mod:`~lgfn.evaluation.sharding`: the clips split over the processes of a torchrun;
 - :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
+- :mod:`~lgfn.evaluation.paper`: the paper's published scores beside the measured ones;
+- :mod:`~lgfn.evaluation.temporal` and :mod:`~lgfn.evaluation.perceptual`: tOF and tLP, the
+  temporal-consistency metrics of ``test.py --metrics``.
 
 Submodules are imported directly (``from lgfn.evaluation.evaluator import evaluate``); this package
 file imports nothing, so that the configuration, which needs only the dataset names, does not pull

@@ -8,7 +8,8 @@
 - :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that an interrupted run continues;
 - :mod:`lgfn.evaluation.sharding` splits the clips over the processes of a torchrun;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
-  ``per_frame.csv``.
+  ``per_frame.csv``;
+- :mod:`lgfn.evaluation.paper` puts the paper's published scores beside them (``"paper"``).
 
 Files written when ``out_dir`` is given: ``metrics.json``, ``per_frame.csv``, with ``save_images``
 the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while it runs
@@ -18,7 +19,7 @@ the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from tqdm import tqdm
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
+from lgfn.evaluation.paper import paper_comparison
+from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_score, summarise, write_report
 from lgfn.evaluation.resume import ResumeLog, resume_settings
-from lgfn.evaluation.scoring import ClipScores, FrameCallback, score_clip
+from lgfn.evaluation.scoring import DEFAULT_METRICS, ClipScores, FrameCallback, check_metrics, score_clip
 from lgfn.evaluation.sharding import ClipOutcome, gather_round, plan_rounds, score_share, start_shared_log
 from lgfn.inference.upscaler import Upscaler
 
@@ -54,6 +57,8 @@ def evaluate(
     resume: bool = False,
     identity: Mapping[str, Any] | None = None,
     context: DistributedContext = SINGLE_PROCESS,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    lpips: TemporalLPIPS | None = None,
 ) -> dict[str, Any]:
     """Super-resolve and score every clip of ``dataset``.
 
@@ -78,15 +83,20 @@ def evaluate(
             clips, rank 0 alone shows progress and writes ``metrics.json``, ``per_frame.csv`` and
             ``partial.jsonl``, each process writes the images of its clips
             (:mod:`lgfn.evaluation.sharding`). Every process must make the same call.
+        metrics: what to measure, a subset of :data:`lgfn.evaluation.scoring.METRICS` holding psnr
+            and ssim; recorded in the protocol, so a resumed run must ask for the same.
+        lpips: the network that measures tLP (:class:`lgfn.evaluation.perceptual.TemporalLPIPS`),
+            needed when ``metrics`` has ``tlp``.
 
     Returns:
-        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`), on
-        every process.
+        The report, the same dict as ``metrics.json`` (see :mod:`lgfn.evaluation.report`), with
+        the paper's scores beside it under ``"paper"`` (:func:`lgfn.evaluation.paper.paper_comparison`),
+        on every process.
 
     Raises:
         ConfigError: the upscaler's scale differs from the dataset's, or ``save_images`` without
             ``out_dir``; ``out_dir`` holds an interrupted run's scores and ``resume`` is not set,
-            or they were made with other settings.
+            or they were made with other settings; an unknown metric, or tlp without ``lpips``.
         InputDataError: a clip cannot be read (see the dataset).
     """
     if upscaler.scale != dataset.scale:
@@ -97,10 +107,14 @@ def evaluate(
     if save_images and out_dir is None:
         raise ConfigError("save_images needs an output folder (out_dir)")
     method = method or getattr(upscaler, "name", None) or type(upscaler).__name__
+    metrics = check_metrics(metrics)
+    if "tlp" in metrics and lpips is None:
+        raise ConfigError("the tlp metric needs LPIPS weights (test.py --lpips-weights PATH)")
     full_protocol = {
         **dataset.protocol(),
         "crop_border": crop_border,
         "metric": "luma" if luma else "rgb",
+        "metrics": list(metrics),
         **(protocol or {}),
     }
     out = None if out_dir is None else _output_folder(Path(out_dir))
@@ -116,14 +130,19 @@ def evaluate(
         finished,
         log,
         context,
-        crop_border=crop_border,
-        luma=luma,
-        image_dir=out / "images" if save_images else None,
+        scoring={
+            "crop_border": crop_border,
+            "luma": luma,
+            "image_dir": out / "images" if save_images else None,
+            "metrics": metrics,
+            "lpips": lpips,
+        },
         progress=progress and context.is_main,
         frame_callback=frame_callback,
     )
     results = {key: scores.result for key, scores in clips.items()}
     report = summarise(dataset.name, method, full_protocol, results, dataset.splits)
+    report["paper"] = paper_comparison(report)
     if log is not None:
         write_report(out, report, [row for scores in clips.values() for row in scores.rows])
         log.remove()
@@ -137,13 +156,12 @@ def _score_clips(
     finished: Mapping[str, ClipScores],
     log: ResumeLog | None,
     context: DistributedContext,
-    crop_border: int,
-    luma: bool,
-    image_dir: Path | None,
+    scoring: Mapping[str, Any],
     progress: bool,
     frame_callback: FrameCallback | None,
 ) -> dict[str, ClipScores]:
-    """Score the clips not in ``finished``, this process's share of them (:mod:`.sharding`).
+    """Score the clips not in ``finished``, this process's share of them (:mod:`.sharding`), each
+    with :func:`~lgfn.evaluation.scoring.score_clip` and the keyword arguments ``scoring``.
 
     Returns:
         ``{clip key: scores}`` of every clip, in the dataset's order, on every process.
@@ -167,15 +185,7 @@ def _score_clips(
             if mine is not None:
                 # The clip is read inside the share, so that an unreadable frame is a shared error too.
                 def score(index: int = mine) -> ClipScores:
-                    return score_clip(
-                        dataset[index],
-                        upscaler,
-                        method,
-                        crop_border=crop_border,
-                        luma=luma,
-                        image_dir=image_dir,
-                        frame_callback=each_frame,
-                    )
+                    return score_clip(dataset[index], upscaler, method, frame_callback=each_frame, **scoring)
 
                 outcome = score_share(dataset.clips[mine].key, score, context)
             for key, scores in gather_round(outcome, context):

@@ -1,5 +1,6 @@
 """What an evaluation reports: the per-clip and average scores (and split averages), the files that
-keep them, and the paper-style table that prints them.
+keep them, and the paper-style table that prints them (with the paper's scores beside them, see
+:mod:`lgfn.evaluation.paper`).
 
 ``metrics.json``::
 
@@ -7,13 +8,19 @@ keep them, and the paper-style table that prints them.
      "protocol": {"scale": 4, "lr": "BI degradation of GT", "scored_frames": "inner",
                   "crop_border": 0, "metric": "luma", ...},
      "clips": {"calendar": {"psnr": 20.39, "ssim": 0.572, "frames": 39}, ...},
-     "average": {"psnr": 23.79, "ssim": 0.6347}}
+     "average": {"psnr": 23.79, "ssim": 0.6347},
+     "paper": {"reported": true, "compared_with": "Bicubic", "clips": {...}, "average": {...}, ...}}
+
+With ``tof`` (``tlp``) among the metrics, each clip, split and the average also carry ``"tof"``
+(``"tlp"``): the mean over the clip's pairs of consecutive scored frames; ``null`` for a clip
+without such a pair.
 
 plus, for datasets with named subsets (Vimeo-90K-T's slow / medium / fast lists), a top-level
 ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
 evaluated clips of each subset (``null`` scores when none of its clips was evaluated).
 
-``per_frame.csv``: ``clip,frame,file,psnr,ssim``, one row per scored frame.
+``per_frame.csv``: ``clip,frame,file,psnr,ssim`` (then ``tof``, ``tlp`` when measured: the pair
+ending at this row's frame, empty for the first scored frame of a clip), one row per scored frame.
 
 The average is the mean of the per-clip means, as in the paper's tables, not the mean over frames.
 """
@@ -26,11 +33,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lgfn.evaluation.scoring import mean_or_none
+from lgfn.evaluation.paper import PAPER_METHODS
+from lgfn.evaluation.scoring import METRICS, mean_or_none
 from lgfn.files import atomic_write, atomic_write_text
 
-#: The columns of ``per_frame.csv``.
+#: The columns of ``per_frame.csv`` (then those of any further metric measured, see :data:`METRICS`).
 PER_FRAME_FIELDS = ["clip", "frame", "file", "psnr", "ssim"]
+#: The further metrics' column names in the printed table.
+METRIC_LABELS = {"tof": "tOF", "tlp": "tLP"}
 
 
 def summarise(
@@ -70,9 +80,12 @@ def summarise(
 
 
 def _means(results: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The mean over clips of each metric they carry (a clip without a value, no tOF pair, is left out)."""
+    # psnr and ssim always (null for no clip); tOF and tLP where measured.
+    measured = [name for name in METRICS if name in PER_FRAME_FIELDS or any(name in r for r in results)]
     return {
-        "psnr": mean_or_none([result["psnr"] for result in results]),
-        "ssim": mean_or_none([result["ssim"] for result in results]),
+        name: mean_or_none([result[name] for result in results if result.get(name) is not None])
+        for name in measured
     }
 
 
@@ -87,12 +100,15 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[
     out = Path(out_dir)
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2) + "\n")
 
+    further = [name for name in METRICS if name not in PER_FRAME_FIELDS and any(name in row for row in rows)]
+
     def write_rows(path: Path) -> None:
         with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=PER_FRAME_FIELDS)
+            writer = csv.DictWriter(handle, fieldnames=PER_FRAME_FIELDS + further)
             writer.writeheader()
             for row in rows:
-                writer.writerow({**row, "psnr": f"{row['psnr']:.6f}", "ssim": f"{row['ssim']:.6f}"})
+                values = {name: row.get(name) for name in ("psnr", "ssim", *further)}
+                writer.writerow({**row, **{k: "" if v is None else f"{v:.6f}" for k, v in values.items()}})
 
     atomic_write(out / "per_frame.csv", write_rows)
 
@@ -102,6 +118,13 @@ def format_score(psnr: float | None, ssim: float | None) -> str:
     if psnr is None or ssim is None:
         return "-"
     return f"{psnr:.2f}/{ssim:.4f}"
+
+
+def format_difference(difference: Mapping[str, float | None] | None) -> str:
+    """A measured - paper difference as ``+0.00/-0.0001`` (``-`` when there is none)."""
+    if difference is None or difference["psnr"] is None or difference["ssim"] is None:
+        return "-"
+    return f"{difference['psnr']:+.2f}/{difference['ssim']:+.4f}"
 
 
 def format_table(reports: Sequence[Mapping[str, Any]], show_clips: bool = True) -> str:
@@ -114,20 +137,38 @@ def format_table(reports: Sequence[Mapping[str, Any]], show_clips: bool = True) 
 
     Returns:
         Lines such as ``calendar | 20.39/0.5720 | 24.11/0.8131``, with a header row and an
-        ``average`` row (and one row per split).
+        ``average`` row (and one row per split). Further metrics (tOF) get a column per method; when
+        a report has the paper's scores, the paper's Bicubic and LGFN columns follow, then one
+        ``measured - paper`` column per method.
     """
-    rows: list[list[str]] = [["clip", *(report["method"] for report in reports)]]
+    further = [name for name in METRIC_LABELS if any(name in report["average"] for report in reports)]
+    papers = [report.get("paper", {}) for report in reports]
+    with_paper = any(part in paper for paper in papers for part in ("clips", "splits", "average"))
+    header = ["clip", *(report["method"] for report in reports)]
+    header += [f"{report['method']} {METRIC_LABELS[name]}" for name in further for report in reports]
+    if with_paper:
+        header += [f"paper {method}" for method in PAPER_METHODS]
+        header += [f"{report['method']} - paper" for report in reports]
+
+    def line(name: str, measured: list[Mapping[str, Any] | None], paper_rows: list[Mapping | None]) -> list:
+        cells = [name, *("-" if m is None else format_score(m["psnr"], m["ssim"]) for m in measured)]
+        for metric in further:
+            cells += ["-" if m is None or m.get(metric) is None else f"{m[metric]:.3f}" for m in measured]
+        if with_paper:
+            known = next((row for row in paper_rows if row is not None), None)
+            cells += ["-" if known is None else format_score(**known[method]) for method in PAPER_METHODS]
+            cells += [format_difference(None if row is None else row["difference"]) for row in paper_rows]
+        return cells
+
+    rows: list[list[str]] = [header]
     if show_clips:
         for key in reports[0]["clips"]:
-            cells = []
-            for report in reports:
-                clip = report["clips"].get(key)
-                cells.append("-" if clip is None else format_score(clip["psnr"], clip["ssim"]))
-            rows.append([key, *cells])
+            measured = [report["clips"].get(key) for report in reports]
+            rows.append(line(key, measured, [paper.get("clips", {}).get(key) for paper in papers]))
     for name in reports[0].get("splits", {}):
-        cells = [format_score(r["splits"][name]["psnr"], r["splits"][name]["ssim"]) for r in reports]
-        rows.append([name, *cells])
-    rows.append(["average", *(format_score(r["average"]["psnr"], r["average"]["ssim"]) for r in reports)])
+        measured = [report["splits"][name] for report in reports]
+        rows.append(line(name, measured, [paper.get("splits", {}).get(name) for paper in papers]))
+    rows.append(line("average", [r["average"] for r in reports], [paper.get("average") for paper in papers]))
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     return "\n".join(
         " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

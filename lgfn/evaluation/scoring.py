@@ -1,5 +1,7 @@
 """How one clip is scored: run the upscaler over its scored frames and measure each against the ground
-truth with :func:`lgfn.metrics.calculate_psnr_ssim`, as the paper's tables do.
+truth with :func:`lgfn.metrics.calculate_psnr_ssim`, as the paper's tables do, and, when asked, the
+temporal consistency of consecutive frames (tOF, :mod:`lgfn.evaluation.temporal`; tLP,
+:mod:`lgfn.evaluation.perceptual`).
 
 A clip's score is the mean over its scored frames (:class:`ClipScores`); the evaluation's average is
 then the mean of the clips' means (:mod:`lgfn.evaluation.report`).
@@ -15,11 +17,39 @@ from typing import Any
 import numpy as np
 
 from lgfn.data.io import write_image
+from lgfn.errors import ConfigError
+from lgfn.evaluation.perceptual import TemporalLPIPS
+from lgfn.evaluation.temporal import tof
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
+
+#: What an evaluation can measure: the paper's PSNR and SSIM (always), tOF and tLP.
+METRICS = ("psnr", "ssim", "tof", "tlp")
+#: The paper's metrics, the default.
+DEFAULT_METRICS = ("psnr", "ssim")
+#: The metrics measured on pairs of consecutive frames: a frame's value is that of the pair it ends.
+PAIR_METRICS = ("tof", "tlp")
+
+
+def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    """``metrics`` in :data:`METRICS` order, checked.
+
+    Raises:
+        ConfigError: an unknown name, or psnr or ssim missing (every report and table has them).
+    """
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    missing = [name for name in DEFAULT_METRICS if name not in metrics]
+    if missing:
+        raise ConfigError(
+            f"the metrics must include {', '.join(DEFAULT_METRICS)} (the paper's); add others to them, "
+            f"e.g. psnr,ssim,tof"
+        )
+    return tuple(name for name in METRICS if name in metrics)
 
 
 @dataclass(frozen=True)
@@ -27,10 +57,12 @@ class ClipScores:
     """The scores of one clip.
 
     Attributes:
-        result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}``, the clip's
+        result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}`` (and ``"tof"``,
+            ``"tlp"`` when measured: the mean over pairs of consecutive scored frames), the clip's
             entry in the report's ``"clips"``.
         rows: one ``{"clip", "frame", "file", "psnr", "ssim"}`` per scored frame, in frame order
-            (the rows of ``per_frame.csv``).
+            (the rows of ``per_frame.csv``), and ``"tof"``, ``"tlp"`` when measured: the pair that
+            ends at this frame, ``None`` when the previous frame was not scored.
     """
 
     result: dict[str, Any]
@@ -54,6 +86,8 @@ def score_clip(
     luma: bool = True,
     image_dir: Path | None = None,
     frame_callback: FrameCallback | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    lpips: TemporalLPIPS | None = None,
 ) -> ClipScores:
     """Super-resolve the scored frames of one clip and score each against its ground truth.
 
@@ -68,6 +102,8 @@ def score_clip(
             ``image_dir/<clip>/<frame file stem>.png``.
         frame_callback: called with ``(key, index, sr, gt)`` for every scored frame, after its
             image is written.
+        metrics: what to measure (:data:`METRICS`; psnr and ssim are always measured).
+        lpips: the network that measures tLP (needed when ``metrics`` has it).
 
     Returns:
         The clip's scores.
@@ -79,6 +115,7 @@ def score_clip(
     key, gt, names = item["key"], item["gt"], item["names"]
     scored = list(item["scored"])
     rows: list[dict[str, Any]] = []
+    previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF and tLP
     for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
         if sr.shape != gt[index].shape:
             raise RuntimeError(
@@ -87,6 +124,15 @@ def score_clip(
             )
         psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
         rows.append({"clip": key, "frame": index, "file": names[index], "psnr": psnr, "ssim": ssim})
+        if any(name in metrics for name in PAIR_METRICS):
+            pair = (
+                (previous[1], sr, gt[index - 1], gt[index]) if previous and previous[0] == index - 1 else None
+            )
+            if "tof" in metrics:
+                rows[-1]["tof"] = None if pair is None else tof(*pair, crop_border)
+            if "tlp" in metrics:
+                rows[-1]["tlp"] = None if pair is None else lpips.tlp(*pair, crop_border)
+            previous = (index, sr.copy())  # the upscaler may reuse its output buffer
         if image_dir is not None:
             write_image(image_dir / key / (Path(names[index]).stem + ".png"), sr)
         if frame_callback is not None:
@@ -99,4 +145,7 @@ def score_clip(
         "ssim": mean_or_none([row["ssim"] for row in rows]),
         "frames": len(scored),
     }
+    for name in PAIR_METRICS:
+        if name in metrics:
+            result[name] = mean_or_none([row[name] for row in rows if row[name] is not None])
     return ClipScores(result, rows)

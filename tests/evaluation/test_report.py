@@ -39,7 +39,7 @@ def test_scores_and_paper_averaging(tmp_path: Path, random_frames, offset_upscal
 
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == report
-    assert list(saved) == ["dataset", "method", "protocol", "clips", "average"]
+    assert list(saved) == ["dataset", "method", "protocol", "clips", "average", "paper"]
     assert saved["dataset"] == "toy" and saved["method"] == "offset"
     assert saved["protocol"] == {
         "scale": 4,
@@ -47,7 +47,10 @@ def test_scores_and_paper_averaging(tmp_path: Path, random_frames, offset_upscal
         "scored_frames": "inner",
         "crop_border": 0,
         "metric": "luma",
+        "metrics": ["psnr", "ssim"],
     }
+    # A toy dataset: the paper has no table for it, and the report says why.
+    assert saved["paper"] == {"reported": False, "reasons": ["dataset toy (paper: vid4, spmcs, vimeo90k)"]}
     with open(tmp_path / "per_frame.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["clip"], r["frame"], r["file"]) for r in rows] == [
