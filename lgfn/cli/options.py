@@ -17,11 +17,12 @@ from typing import NoReturn
 
 import torch
 
+import lgfn
 from lgfn.checkpoint import DEFAULT_CHECKPOINT
 from lgfn.data.windows import PADDING_MODES
 from lgfn.devices import PRECISIONS, check_precision_on, resolve_device
 from lgfn.errors import ConfigError
-from lgfn.inference import InferenceOptions
+from lgfn.inference import InferenceOptions, Upscaler, resolver_from_options
 
 #: The upscaling methods of ``--method``.
 METHODS = ("lgfn", "bicubic")
@@ -64,7 +65,17 @@ def default_checkpoint() -> Path:
 
 
 def add_checkpoint_option(parser: OptionContainer, several: bool = False) -> None:
-    """``--ckpt PATH`` (``None`` when not given), or with ``several`` ``--ckpt PATH [PATH ...]``."""
+    """``--ckpt PATH`` (``None`` when not given), or with ``several`` ``--ckpt PATH [PATH ...]``, and
+    ``--onnx FILE`` (``None`` when not given), the network as an exported ONNX file instead."""
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run this ONNX file (from `lgfn export`) in ONNX Runtime instead of a checkpoint in PyTorch: "
+        "the same windows, padding, tiles and outputs; whole windows (no feature reuse), the file's "
+        "precision (--precision and --compile refused)",
+    )
     what = "LGFN checkpoint (authors' release or project file)"
     if several:
         parser.add_argument(
@@ -134,6 +145,30 @@ def add_inference_options(parser: OptionContainer) -> None:
         help="the reference path: model(window) for every window, no feature reuse or channels-last",
     )
     parser.add_argument("--compile", action="store_true", help="run the network through torch.compile")
+
+
+def checked_onnx(args: argparse.Namespace) -> Path | None:
+    """``--onnx``'s file, refused beside ``--ckpt`` or ``--method bicubic``; ``None`` when not given."""
+    if args.onnx is None:
+        return None
+    if args.ckpt:
+        raise ConfigError("--onnx and --ckpt both name the network; give one of them")
+    if args.method == "bicubic":
+        raise ConfigError("--method bicubic takes no --onnx")
+    return args.onnx
+
+
+def lgfn_upscaler(path: Path, onnx: bool, options: InferenceOptions, device: torch.device) -> Upscaler:
+    """LGFN from a checkpoint run by PyTorch, or (``onnx``) from an exported file run by ONNX Runtime.
+
+    Raises:
+        LGFNError: the file is not a usable checkpoint / exported LGFN, or an option cannot apply.
+    """
+    if onnx:
+        from lgfn.export import onnx_resolver  # needs the optional ONNX packages
+
+        return onnx_resolver(path, options, device)
+    return resolver_from_options(lgfn.load_model(path, device), options, device)
 
 
 def inference_settings(args: argparse.Namespace) -> tuple[torch.device, InferenceOptions]:
