@@ -13,7 +13,7 @@ import lgfn
 from lgfn.checkpoint import DEFAULT_CHECKPOINT
 from lgfn.export import OnnxNetwork, export_onnx
 from lgfn.export.metadata import file_sha256
-from lgfn.models import LGFN
+from lgfn.models import LGFN, deform_conv
 
 onnx = pytest.importorskip("onnx", reason="the ONNX extra is not installed (pip install -e '.[onnx]')")
 
@@ -75,6 +75,20 @@ def test_authors_network_with_seeded_weights_matches_in_both_forms(tmp_path):
         network = OnnxNetwork(path)
         for seed, size in enumerate(SIZES):
             assert _largest_difference(model, network, size, seed) < 1e-4, (form, size)
+
+
+def test_grid_sample_form_holds_the_whole_batch_at_every_size(tmp_path, tiny_net, monkeypatch):
+    """The grid_sample backend samples a batch in chunks sized by the frame size; an exported graph must
+    not keep the traced size's chunking (at larger frames it would drop windows' neighbours)."""
+    # The export traces 32x40 frames: its 4 neighbours (16 channels, 9 taps) then fit one chunk, while
+    # at 64x80 four chunks are needed.
+    monkeypatch.setattr(deform_conv, "_GRID_SAMPLE_CHUNK", 4 * 16 * 9 * 32 * 40)
+    path = tmp_path / "grid.onnx"
+    export_onnx(tiny_net, path, dcn="grid_sample")
+    x = torch.rand(1, tiny_net.num_frames, 3, 64, 80)
+    with torch.no_grad():
+        expected = tiny_net(x)
+    assert (OnnxNetwork(path)(x) - expected).abs().max() < 1e-4
 
 
 def test_stacked_layout_with_a_fixed_size(tmp_path, tiny_net):
