@@ -232,7 +232,8 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
     device, options = inference_settings(args)
     upscaler = lgfn_upscaler(ckpt, onnx is not None, options, device)
     if args.scale is not None and args.scale != upscaler.scale:
-        raise ConfigError(f"--scale {args.scale} does not match {ckpt}, which is x{upscaler.scale}")
+        what = "the ONNX file" if onnx else "the checkpoint"
+        raise ConfigError(f"--scale {args.scale} does not match {what} {ckpt}, which is x{upscaler.scale}")
     logger.info(
         "model: %s (x%d, %d-frame window) on %s, %s",
         ckpt,
