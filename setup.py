@@ -3,11 +3,17 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 here = Path(__file__).parent
-requirements = [
-    line.strip()
-    for line in (here / "requirements.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-]
+
+
+def read_requirements(name: str) -> list[str]:
+    return [
+        line.strip()
+        for line in (here / name).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+requirements = read_requirements("requirements.txt")
 
 setup(
     name="lgfn",
@@ -20,6 +26,10 @@ setup(
     # The paper's published scores, read by lgfn.evaluation.paper.
     package_data={"lgfn.evaluation": ["paper_tables.json"]},
     install_requires=requirements,
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6"], "mmcv": ["mmcv>=2.0"]},
+    extras_require={
+        "dev": ["pytest==9.2.0", "ruff==0.17.6"],
+        "mmcv": ["mmcv>=2.0"],
+        "onnx": read_requirements("requirements-onnx.txt"),  # `lgfn export` and `--onnx`
+    },
     entry_points={"console_scripts": ["lgfn=lgfn.cli:main"]},
 )

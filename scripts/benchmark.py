@@ -17,11 +17,18 @@ Paths:
                 ``--precision auto`` on CPUs with native bf16 and on CUDA GPUs from Ampere on)
     fp16        default with fp16 autocast (CUDA only)
     compile     default with torch.compile
+    onnx        the model exported by ``lgfn export`` (ONNX DeformConv) and run by ONNX Runtime on the
+                CPU (CUDA execution provider with --device cuda), whole windows, as ``--onnx`` runs it
+    onnx_grid   the same with the deformable convolution exported as GridSample (``--dcn grid_sample``)
+
+The ONNX paths need the ONNX extra (``pip install -e '.[onnx]'``); they also print the export's time
+and file size (not part of frames/s). Their session uses ``--threads`` (else torch's count) threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -47,6 +54,8 @@ PATHS = {
     "fp16": dict(reuse_features=True, channels_last=True, precision="fp16"),
     "compile": dict(reuse_features=True, channels_last=True, compile=True),
 }
+#: ONNX Runtime paths: name -> the deformable convolution's form in the exported file.
+ONNX_PATHS = {"onnx": "deform_conv", "onnx_grid": "grid_sample"}
 
 
 def make_frames(n: int, h: int, w: int, seed: int = 0) -> list[np.ndarray]:
@@ -75,9 +84,13 @@ def run_one(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     device = resolve_device(args.device)
     model = build_model(args)
-    options = dict(PATHS[args.only])
-    options.setdefault("batch", args.batch)
-    resolver = VideoSuperResolver(model, device=device, **options)
+    extra: dict = {}
+    if args.only in ONNX_PATHS:
+        resolver, extra = onnx_resolver(model, ONNX_PATHS[args.only], args.save_to + ".onnx", device, args)
+    else:
+        options = dict(PATHS[args.only])
+        options.setdefault("batch", args.batch)
+        resolver = VideoSuperResolver(model, device=device, **options)
     h, w = args.lr_size
     frames = make_frames(args.frames, h, w)
     # Warm-up: one window of the same size (allocations, oneDNN/cuDNN plans, compilation).
@@ -93,7 +106,21 @@ def run_one(args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - start
     torch.save(torch.stack(outputs), args.save_to)
     peak = device_peak_mib(device)
-    return {"path": args.only, "seconds": seconds, "frames": len(outputs), "peak_mib": peak}
+    return {"path": args.only, "seconds": seconds, "frames": len(outputs), "peak_mib": peak, **extra}
+
+
+def onnx_resolver(
+    model: LGFN, form: str, path: str, device: torch.device, args: argparse.Namespace
+) -> tuple[VideoSuperResolver, dict]:
+    """Export ``model`` to ``path`` and wrap it as ``--onnx`` does; returns it and the export's cost."""
+    from lgfn.export import OnnxNetwork, export_onnx
+
+    start = time.perf_counter()
+    export_onnx(model, path, dcn=form)
+    export_s = time.perf_counter() - start
+    network = OnnxNetwork(path, device, threads=args.threads or None)
+    resolver = VideoSuperResolver(network, batch=args.batch, reuse_features=False, channels_last=False)
+    return resolver, {"export_s": export_s, "onnx_mib": Path(path).stat().st_size / 2**20}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,10 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=2, help="windows per pass of the batched paths")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    parser.add_argument("--paths", nargs="+", choices=list(PATHS), help="default: all that fit the device")
+    parser.add_argument(
+        "--paths", nargs="+", choices=[*PATHS, *ONNX_PATHS], help="default: all that fit the device"
+    )
     parser.add_argument("--ckpt", help="benchmark this checkpoint instead of a random default model")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="LGFNConfig fields")
-    parser.add_argument("--only", choices=list(PATHS), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=[*PATHS, *ONNX_PATHS], help=argparse.SUPPRESS)
     parser.add_argument("--save-to", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.overrides = parse_model_overrides(args.set)
@@ -119,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     device = resolve_device(args.device)
     paths = args.paths or [p for p in PATHS if device.type == "cuda" or p != "fp16"]
+    if not args.paths and importlib.util.find_spec("onnxruntime") is not None:
+        paths += list(ONNX_PATHS)
     if "plain" not in paths:
         paths = ["plain", *paths]
     model = build_model(args)
@@ -155,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{path:<10}{fps:>10.3f}{1 / fps:>10.2f}{fps * flop_per_frame / 1e9:>10.1f}"
                 f"{result['peak_mib']:>10.0f}{speedup:>8.2f}x{diff:>12.2e}"
             )
+            if "export_s" in result:
+                print(f"{'':<10}exported in {result['export_s']:.1f} s, {result['onnx_mib']:.1f} MiB")
     return 0
 
 

@@ -42,6 +42,8 @@ PLACEHOLDERS = {
     # Written by the README's own examples: lgfn.save_checkpoint, scripts/export_checkpoint.py.
     "small.pth": "written by the example",
     "lgfn_x4.pth": "written by scripts/export_checkpoint.py",
+    "model.onnx": "written by lgfn export",
+    "lgfn_x4.onnx": "written by lgfn export",
     "a.pth": "the reader's checkpoints",
     "b.pth": "the reader's checkpoints",
     # test.py --test-list: the reader's list of septuplets (data/README.md, Vimeo-90K).
@@ -71,6 +73,7 @@ PARSERS: dict[str, tuple[Callable, list[str]]] = {
     "torchrun train.py": (build_train_parser, []),
     "torchrun test.py": (build_test_parser, []),
     "lgfn upscale": (build_lgfn_parser, ["upscale"]),
+    "lgfn export": (build_lgfn_parser, ["export"]),
     "python -m lgfn upscale": (build_lgfn_parser, ["upscale"]),
 }
 #: Commands that set the project up or run its tools; only the files they name are checked.

@@ -2,6 +2,8 @@
 
 - ``lgfn upscale INPUT [INPUT ...] -o OUTPUT`` (:mod:`lgfn.cli.upscale`): super-resolve video files
   or folders of frames. See ``lgfn upscale --help``.
+- ``lgfn export CKPT -o model.onnx`` (:mod:`lgfn.cli.export`): a checkpoint as an ONNX file, which
+  ``lgfn upscale --onnx`` and ``test.py --onnx`` run in ONNX Runtime.
 - ``python test.py`` (:mod:`lgfn.cli.evaluate`): evaluate LGFN or bicubic with the paper's protocol.
 - :mod:`lgfn.cli.options`: the options several commands share, declared once, with one error path.
 - :mod:`lgfn.cli.console`: logging set-up and the one-line handling of user errors.
@@ -20,12 +22,12 @@ from collections.abc import Sequence
 from types import ModuleType
 
 import lgfn
-from lgfn.cli import upscale
+from lgfn.cli import export, upscale
 from lgfn.cli.console import run_main, setup_logging
 from lgfn.cli.options import CommandParser
 
 #: Subcommand name -> its module (with ``add_parser`` and ``run``).
-COMMANDS: dict[str, ModuleType] = {"upscale": upscale}
+COMMANDS: dict[str, ModuleType] = {"upscale": upscale, "export": export}
 
 
 def build_parser() -> argparse.ArgumentParser:

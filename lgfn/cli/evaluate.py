@@ -48,8 +48,10 @@ from lgfn.cli.options import (
     add_checkpoint_option,
     add_inference_options,
     add_scale_option,
+    checked_onnx,
     default_checkpoint,
     inference_settings,
+    lgfn_upscaler,
     refuse_network_options,
 )
 from lgfn.data.eval_datasets import EvalDataset, FramesDataset
@@ -69,7 +71,6 @@ from lgfn.inference import (
     InferenceOptions,
     Upscaler,
     VideoSuperResolver,
-    resolver_from_options,
 )
 
 logger = logging.getLogger(__name__)
@@ -264,6 +265,9 @@ def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
 def find_checkpoints(args: argparse.Namespace) -> dict[str, Path]:
     """``{method name: checkpoint}``: ``lgfn`` for one checkpoint (``--ckpt``, else the default one
     when it exists), the file names (made unique) for several, nothing for bicubic."""
+    onnx = checked_onnx(args)
+    if onnx is not None:
+        return {"lgfn": onnx}
     if args.method == "bicubic":  # main has refused a --ckpt
         return {}
     if args.ckpt is None:
@@ -296,8 +300,10 @@ def build_resolvers(
     device, options = inference_settings(args, gpu_index)
     resolvers, protocols = {}, {}
     for name, checkpoint in checkpoints.items():
-        resolvers[name] = resolver_from_options(lgfn.load_model(checkpoint, device), options, device)
+        resolvers[name] = lgfn_upscaler(checkpoint, args.onnx is not None, options, device)
         protocols[name] = lgfn_protocol(options, checkpoint, resolvers[name])
+        if args.onnx is not None:  # only then, so that earlier PyTorch reports still resume
+            protocols[name]["runtime"] = "onnxruntime"
     scales = {resolver.scale for resolver in resolvers.values()}
     if len(scales) > 1:
         listing = ", ".join(f"{checkpoints[n]} x{r.scale}" for n, r in resolvers.items())

@@ -17,11 +17,12 @@ from typing import NoReturn
 
 import torch
 
+import lgfn
 from lgfn.checkpoint import DEFAULT_CHECKPOINT
 from lgfn.data.windows import PADDING_MODES
 from lgfn.devices import AUTO, PRECISIONS, auto_precision, check_precision_on, resolve_device
 from lgfn.errors import ConfigError
-from lgfn.inference import InferenceOptions
+from lgfn.inference import InferenceOptions, Upscaler, resolver_from_options
 
 #: The upscaling methods of ``--method``.
 METHODS = ("lgfn", "bicubic")
@@ -64,7 +65,17 @@ def default_checkpoint() -> Path:
 
 
 def add_checkpoint_option(parser: OptionContainer, several: bool = False) -> None:
-    """``--ckpt PATH`` (``None`` when not given), or with ``several`` ``--ckpt PATH [PATH ...]``."""
+    """``--ckpt PATH`` (``None`` when not given), or with ``several`` ``--ckpt PATH [PATH ...]``, and
+    ``--onnx FILE`` (``None`` when not given), the network as an exported ONNX file instead."""
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run this ONNX file (from `lgfn export`) in ONNX Runtime instead of a checkpoint in PyTorch: "
+        "the same windows, padding, tiles and outputs; whole windows (no feature reuse), the file's "
+        "precision (--precision and --compile refused)",
+    )
     what = "LGFN checkpoint (authors' release or project file)"
     if several:
         parser.add_argument(
@@ -143,6 +154,29 @@ def add_inference_options(parser: OptionContainer, precision: str = InferenceOpt
     parser.add_argument("--compile", action="store_true", help="run the network through torch.compile")
 
 
+def checked_onnx(args: argparse.Namespace) -> Path | None:
+    """``--onnx``'s file, refused beside ``--ckpt`` (:func:`refuse_network_options` refuses it with
+    ``--method bicubic``); ``None`` when not given."""
+    if args.onnx is None:
+        return None
+    if args.ckpt:
+        raise ConfigError("--onnx and --ckpt both name the network; give one of them")
+    return args.onnx
+
+
+def lgfn_upscaler(path: Path, onnx: bool, options: InferenceOptions, device: torch.device) -> Upscaler:
+    """LGFN from a checkpoint run by PyTorch, or (``onnx``) from an exported file run by ONNX Runtime.
+
+    Raises:
+        LGFNError: the file is not a usable checkpoint / exported LGFN, or an option cannot apply.
+    """
+    if onnx:
+        from lgfn.export import onnx_resolver  # needs the optional ONNX packages
+
+        return onnx_resolver(path, options, device)
+    return resolver_from_options(lgfn.load_model(path, device), options, device)
+
+
 def inference_settings(
     args: argparse.Namespace, gpu_index: int | None = None
 ) -> tuple[torch.device, InferenceOptions]:
@@ -178,19 +212,23 @@ def inference_settings(
 
 
 def chosen_precision(args: argparse.Namespace) -> str:
-    """The precision the network runs in: ``--precision``, with ``auto`` decided for ``--device``.
+    """The precision the network runs in: ``--precision``, with ``auto`` decided for ``--device``
+    (fp32 for an ``--onnx`` file, which runs in the precision it was exported with).
 
     Raises:
         LGFNError: ``--device`` is no device, or an absent one.
     """
     if args.precision != AUTO:
         return args.precision
+    if args.onnx is not None:
+        return "fp32"
     return auto_precision(resolve_device(args.device))
 
 
 def refuse_network_options(args: argparse.Namespace, precision: str = InferenceOptions.precision) -> None:
-    """Refuse, in one line, ``--ckpt`` and the options of :func:`add_inference_options` changed from
-    their defaults when only the bicubic baseline runs (``--method bicubic``): it has no network.
+    """Refuse, in one line, ``--ckpt``, ``--onnx`` and the options of :func:`add_inference_options`
+    changed from their defaults when only the bicubic baseline runs (``--method bicubic``): it has no
+    network.
 
     Args:
         args: the parsed options.
@@ -199,8 +237,9 @@ def refuse_network_options(args: argparse.Namespace, precision: str = InferenceO
     Raises:
         ConfigError: naming the options given.
     """
-    if args.ckpt is not None:
-        raise ConfigError("--method bicubic takes no --ckpt")
+    for dest in ("ckpt", "onnx"):
+        if getattr(args, dest) is not None:
+            raise ConfigError(f"--method bicubic takes no --{dest}")
     defaults = InferenceOptions()
     unchanged = {
         "device": "auto",

@@ -22,24 +22,25 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-import lgfn
 from lgfn.cli.options import (
     DEFAULT_BICUBIC_SCALE,
     METHODS,
     add_checkpoint_option,
     add_inference_options,
     add_scale_option,
+    checked_onnx,
     chosen_precision,
     default_checkpoint,
     inference_settings,
     int_at_least,
+    lgfn_upscaler,
     refuse_network_options,
 )
 from lgfn.data.io import FRAME_EXTENSIONS
 from lgfn.devices import AUTO, peak_memory_text
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
-from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, resolver_from_options, upscale_stream
+from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, upscale_stream
 from lgfn.media import (
     CODECS,
     DEFAULT_CODEC,
@@ -221,27 +222,27 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
     """The bicubic baseline, or LGFN from the checkpoint on the chosen device."""
     if args.method == "bicubic":
         return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
-    ckpt = _checkpoint_path(args)
-    if args.ckpt is None and not ckpt.is_file():
+    onnx = checked_onnx(args)
+    ckpt = onnx or _checkpoint_path(args)
+    if args.ckpt is None and not ckpt.is_file() and onnx is None:
         raise LGFNError(
             f"no --ckpt given and the demo checkpoint {ckpt} does not exist; "
             "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
         )
     device, options = inference_settings(args)
-    model = lgfn.load_model(ckpt, device)
-    if args.scale is not None and args.scale != model.scale:
-        raise ConfigError(
-            f"--scale {args.scale} does not match the checkpoint {ckpt}, which is x{model.scale}"
-        )
+    upscaler = lgfn_upscaler(ckpt, onnx is not None, options, device)
+    if args.scale is not None and args.scale != upscaler.scale:
+        what = "the ONNX file" if onnx else "the checkpoint"
+        raise ConfigError(f"--scale {args.scale} does not match {what} {ckpt}, which is x{upscaler.scale}")
     logger.info(
         "model: %s (x%d, %d-frame window) on %s, %s",
         ckpt,
-        model.scale,
-        model.num_frames,
+        upscaler.scale,
+        upscaler.num_frames,
         device,
-        options.precision,
+        "ONNX Runtime" if onnx else options.precision,
     )
-    return resolver_from_options(model, options, device)
+    return upscaler
 
 
 def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dict:
@@ -259,13 +260,15 @@ def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dic
         job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
         return job
     job.update(
-        checkpoint=file_identity(_checkpoint_path(args)),
+        checkpoint=file_identity(args.onnx or _checkpoint_path(args)),
         precision=chosen_precision(args),
         padding=args.padding,
         tile=[args.tile, args.tile_overlap] if args.tile else None,
     )
     if args.self_ensemble:  # only when on, so that runs without it resume work of earlier versions
         job["self_ensemble"] = True
+    if args.onnx:  # likewise
+        job["onnx"] = True
     return job
 
 

@@ -96,6 +96,10 @@ def _grid_sample_deform_conv(
     # Channels-last in, channels-last out: the product is then computed pixel-major.
     channels_last = is_channels_last(x)
     step = max(1, _GRID_SAMPLE_CHUNK // max(1, c * k * ho * wo))
+    if torch.compiler.is_exporting():
+        # An exported graph keeps the loop's trip count of the traced size; a graph for every frame
+        # size must sample the whole batch at once.
+        step = b
     outs = []
     for start in range(0, b, step):
         xb, ob, mb = x[start : start + step], offset[start : start + step], mask[start : start + step]

@@ -65,6 +65,7 @@ def test_device_bogus_through_the_real_test_script(tmp_path):
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = options.CommandParser(prog="x")
+    options.add_checkpoint_option(parser)  # the commands declare both (--onnx decides precision auto)
     options.add_inference_options(parser)
     return parser.parse_args(argv)
 
@@ -119,6 +120,7 @@ def test_native_bf16_reads_the_cpus_feature_flags():
     ("extra", "message"),
     [
         (["--ckpt", "x.pth"], "error: --method bicubic takes no --ckpt"),
+        (["--onnx", "x.onnx"], "error: --method bicubic takes no --onnx"),
         (
             ["--tile", "64", "--batch", "2"],
             "error: --batch, --tile change how the LGFN network runs, and --method bicubic runs none",
@@ -134,3 +136,9 @@ def test_network_options_with_bicubic_alone_are_refused_not_ignored(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(message), errors
     assert not (tmp_path / "out").exists()
+
+
+def test_precision_auto_with_an_onnx_file_is_its_own_fp32(monkeypatch):
+    monkeypatch.setattr(devices, "native_bf16", lambda device: True)
+    assert options.chosen_precision(_parse(["--device", "cpu", "--onnx", "model.onnx"])) == "fp32"
+    assert options.chosen_precision(_parse(["--device", "cpu"])) == "bf16"
