@@ -140,5 +140,6 @@ def test_network_options_with_bicubic_alone_are_refused_not_ignored(
 
 def test_precision_auto_with_an_onnx_file_is_its_own_fp32(monkeypatch):
     monkeypatch.setattr(devices, "native_bf16", lambda device: True)
-    assert options.chosen_precision(_parse(["--device", "cpu", "--onnx", "model.onnx"])) == "fp32"
-    assert options.chosen_precision(_parse(["--device", "cpu"])) == "bf16"
+    auto = ["--device", "cpu", "--precision", "auto"]
+    assert options.chosen_precision(_parse([*auto, "--onnx", "model.onnx"])) == "fp32"
+    assert options.chosen_precision(_parse(auto)) == "bf16"
