@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,21 @@ def tiny_model():
     return LGFN(scale=4, num_frames=5, **TINY_MODEL).eval()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests: tiny frames gain nothing from threads, and on a busy
+    shared CPU waiting threads slow them down."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _live_children() -> list[int]:
     """This process's child processes that are still running (zombies, finished but not yet reaped,
-    hold nothing and are left out)."""
+    hold nothing and are left out), but for multiprocessing's resource tracker: a helper that a
+    "spawn" pool starts once and that ends with the session by itself."""
+    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)  # no public accessor
     pids = []
     for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         for pid in children.read_text().split():
@@ -38,7 +51,7 @@ def _live_children() -> list[int]:
                 state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue  # ended meanwhile
-            if state != "Z":
+            if state != "Z" and int(pid) != tracker:
                 pids.append(int(pid))
     return pids
 

@@ -36,14 +36,7 @@ from tests.helpers import (
     write_video_with_audio,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny frames gain nothing from threads, and on a busy shared CPU waiting threads slow them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +98,10 @@ def test_self_ensemble_gives_the_resolvers_frames_and_a_resumed_run_must_repeat_
     write_folder(tmp_path / "in", frames)
     command = [tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--precision", "fp32"]
     assert run_cli(*command, "--self-ensemble") == 0
-    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), self_ensemble=True)
-    expected = [sr for _, sr in resolver.upscale_clip(frames)]
-    for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-    with monkeypatch.context() as patch:
-        interrupt_after(patch, VideoSuperResolver, 2)
-        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt) == 130
-    resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
+    assert_resolver_frames(
+        tmp_path / "out", frames, VideoSuperResolver(lgfn.load_model(tiny_ckpt), self_ensemble=True)
+    )
+    resume = _interrupted(tmp_path, tiny_ckpt, monkeypatch)
     assert run_cli(*resume, "--self-ensemble") == 2
     assert "self_ensemble: None then, True now" in error_line(capsys)
     assert run_cli(*resume) == 0
@@ -127,18 +115,30 @@ def test_precision_auto_runs_bf16_on_native_hardware_and_resume_keeps_it(
     write_folder(tmp_path / "in", frames)
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 0
     assert "on cpu, bf16" in capsys.readouterr().err
-    resolver = VideoSuperResolver(lgfn.load_model(tiny_ckpt), precision="bf16")
-    expected = [sr for _, sr in resolver.upscale_clip(frames)]
-    for a, b in zip(read_video_frames(tmp_path / "out"), expected, strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_resolver_frames(
+        tmp_path / "out", frames, VideoSuperResolver(lgfn.load_model(tiny_ckpt), precision="bf16")
+    )
     # The job records the precision auto chose: a resume that would run another one is refused.
-    with monkeypatch.context() as patch:
-        interrupt_after(patch, VideoSuperResolver, 2)
-        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt) == 130
-    resume = [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", tiny_ckpt, "--resume"]
+    resume = _interrupted(tmp_path, tiny_ckpt, monkeypatch)
     assert run_cli(*resume, "--precision", "fp32") == 2
     assert "precision: 'bf16' then, 'fp32' now" in error_line(capsys)
     assert run_cli(*resume) == 0
+
+
+def assert_resolver_frames(folder: Path, frames: list[np.ndarray], resolver: VideoSuperResolver) -> None:
+    """The frames in ``folder`` are exactly what ``resolver`` makes of ``frames``."""
+    expected = [sr for _, sr in resolver.upscale_clip(frames)]
+    for a, b in zip(read_video_frames(folder), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _interrupted(tmp_path: Path, ckpt: Path, monkeypatch) -> list:
+    """Upscale ``tmp_path/in`` into ``tmp_path/part`` with the command's defaults, stopped by Ctrl-C
+    after two frames; returns the command line that resumes it."""
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 2)
+        assert run_cli(tmp_path / "in", "-o", tmp_path / "part", "--ckpt", ckpt) == 130
+    return [tmp_path / "in", "-o", tmp_path / "part", "--ckpt", ckpt, "--resume"]
 
 
 def test_folder_to_video_uses_default_or_given_fps(tmp_path):

@@ -13,13 +13,9 @@ from lgfn.models import LGFN
 from tests.helpers import TINY_MODEL
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """Small frames gain nothing from threads, and on a busy shared CPU waiting threads slow them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Every export test on one torch thread (:func:`tests.conftest.one_torch_thread`)."""
 
 
 @pytest.fixture(scope="session")
