@@ -458,7 +458,7 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
     out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
 
     start = time.perf_counter()
-    reports, lpips = [], build_lpips(args)
+    reports, metrics, lpips = [], metrics_option(args), build_lpips(args)
     for name, upscaler in upscalers.items():
         reports.append(
             evaluate(
@@ -474,7 +474,7 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
                 resume=args.resume,
                 identity=_identity(checkpoints.get(name), args),
                 context=context,
-                metrics=metrics_option(args),
+                metrics=metrics,
                 lpips=lpips,
             )
         )
