@@ -10,12 +10,15 @@ into one stream of the output container, together with the audio and subtitles c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.bitstream import BitStreamFilterContext
 
 from lgfn.errors import LGFNError
+from lgfn.media.containers import ANNEX_B_FILTERS
 from lgfn.media.ffmpeg import av_message, declare_colour
 from lgfn.media.tracks import TrackCopy
 
@@ -157,9 +160,7 @@ def _copy_segment(
 ) -> None:
     """Mux one segment's packets, shifted to where it starts, each followed by the tracks due by then."""
     with av.open(str(file)) as segment:
-        for packet in segment.demux(segment.streams.video[0]):
-            if packet.dts is None:
-                continue  # the demuxer's flush packet
+        for packet in _packets(segment, container):
             # Timestamps in frames: the segment's, shifted to where it starts.
             to_frames = packet.time_base / frame_time
             packet.pts = first_frame + round(packet.pts * to_frames)
@@ -170,3 +171,16 @@ def _copy_segment(
             container.mux(packet)
             if tracks is not None:
                 tracks.mux_until(container, decoded_by)
+
+
+def _packets(
+    segment: av.container.InputContainer, output: av.container.OutputContainer
+) -> Iterator[av.Packet]:
+    """The video packets of a segment, in the form ``output``'s container takes them."""
+    source = segment.streams.video[0]
+    name = ANNEX_B_FILTERS.get((output.format.name, source.codec_context.name))
+    convert = BitStreamFilterContext(name, source) if name else None
+    for packet in segment.demux(source):
+        if packet.dts is None:
+            continue  # the demuxer's flush packet
+        yield from convert.filter(packet) if convert else (packet,)

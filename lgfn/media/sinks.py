@@ -33,6 +33,7 @@ import numpy as np
 from lgfn.data.io import FRAME_EXTENSIONS, write_image
 from lgfn.errors import LGFNError
 from lgfn.files import apply_umask
+from lgfn.media.containers import OUTPUT_CONTAINERS, check_output_name, is_video_output
 from lgfn.media.ffmpeg import av_message, encode_colour
 from lgfn.media.segments import (
     CODECS,
@@ -43,7 +44,7 @@ from lgfn.media.segments import (
     join_segments,
     segment_name,
 )
-from lgfn.media.sources import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, parse_fps
+from lgfn.media.sources import DEFAULT_FOLDER_FPS, parse_fps
 from lgfn.media.tracks import TrackCopy
 from lgfn.media.workfolder import (
     move_into_place,
@@ -56,8 +57,8 @@ from lgfn.media.workfolder import (
 
 logger = logging.getLogger(__name__)
 
-#: Extensions (lower case) that can be written: containers that hold H.264.
-VIDEO_OUTPUT_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
+#: Extensions (lower case) of the video containers an output can be written in.
+VIDEO_OUTPUT_EXTENSIONS = tuple(OUTPUT_CONTAINERS)
 #: Frames per segment of a video output: the unit of work an interrupted run keeps (and of x264's
 #: keyframe interval). At 15 s per frame (the paper's network on a 2-core CPU) that is 25 minutes.
 SEGMENT_FRAMES = 100
@@ -340,7 +341,8 @@ def open_sink(
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
-    - ``NAME.mp4 / .mkv / .mov / .avi``: an H.264 video (see :class:`VideoFileSink`).
+    - a name ending in a suffix of :data:`~lgfn.media.containers.OUTPUT_CONTAINERS` (``.mp4 .mkv``
+      ...): a video (see :class:`VideoFileSink`); another video-looking suffix is refused.
     - any other name without an image extension: a folder of PNG frames (see :class:`FrameFolderSink`).
 
     Missing parent folders are created. Nothing appears under ``path`` until the sink is closed;
@@ -367,18 +369,19 @@ def open_sink(
         A :class:`FrameSink`, to be used as a context manager.
 
     Raises:
-        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
-            that cannot hold H.264, or ``crf`` is out of range; an interrupted run's work is in the
-            way without ``resume``, or was made with other settings; another process is writing
-            ``path``; the folder cannot be written to (read-only, full). Writing and closing the
-            sink raise it too when the disk fills (the finished frames stay for a resume).
+        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image, a video we do
+            not write or a container that cannot hold ``codec``, or ``crf`` is out of range; an
+            interrupted run's work is in the way without ``resume``, or was made with other
+            settings; another process is writing ``path``; the folder cannot be written to
+            (read-only, full). Writing and closing the sink raise it too when the disk fills (the
+            finished frames stay for a resume).
     """
     path = Path(path)
     fps = parse_fps(fps)
     _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
     record = {**(job or {}), "fps": str(fps)}  # what decides the frames, as the work folder keeps it
-    if path.suffix.lower() in VIDEO_OUTPUT_EXTENSIONS:
+    if is_video_output(path):
         record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
         record.update(sample_aspect_ratio=str(sample_aspect_ratio))
         finished = partial(VideoFileSink.finished_frames, work)
@@ -416,15 +419,11 @@ def _check_output(path: Path, codec: str, crf: int, overwrite: bool) -> None:
     if suffix in FRAME_EXTENSIONS:
         raise LGFNError(
             f"output {path} names a single image; give a folder name for PNG frames or a video file "
-            f"({', '.join(VIDEO_OUTPUT_EXTENSIONS)})"
-        )
-    if suffix in VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
-        raise LGFNError(
-            f"output {path}: {suffix} cannot hold H.264 video; "
-            f"use one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}"
+            f"({' '.join(VIDEO_OUTPUT_EXTENSIONS)})"
         )
     if codec not in CODECS:
         raise LGFNError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
+    check_output_name(path, codec)
     if not 0 <= crf <= 51:
         raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
     refuse_existing_output(path, overwrite)

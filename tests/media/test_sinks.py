@@ -10,6 +10,7 @@ import pytest
 
 from lgfn.errors import LGFNError
 from lgfn.media import open_sink, open_source, read_video_frames, sinks, work_folder
+from lgfn.media.containers import OUTPUT_CONTAINERS, VIDEO_LOOKING_SUFFIXES
 from tests.helpers import NTSC_FILM, close_to, make_frames
 
 
@@ -167,7 +168,7 @@ def test_overwrite_keeps_old_output_when_the_new_one_fails(tmp_path, listing):
 def test_sink_rejects_bad_names_and_values(tmp_path, listing):
     with pytest.raises(LGFNError, match="names a single image"):
         open_sink(tmp_path / "out.png")
-    with pytest.raises(LGFNError, match="cannot hold H.264"):
+    with pytest.raises(LGFNError, match="does not write .webm video; a video output ends in one of .mp4"):
         open_sink(tmp_path / "out.webm")
     with pytest.raises(LGFNError, match="crf must be between 0 and 51"):
         open_sink(tmp_path / "out.mp4", crf=52)
@@ -220,3 +221,43 @@ def test_h265_output(tmp_path, monkeypatch):
     assert len(got) == 12 and all(close_to(a, b, 1.5) for a, b in zip(got, frames, strict=True))
     with pytest.raises(LGFNError, match="unknown video codec 'vp9'"):
         open_sink(tmp_path / "x.mkv", codec="vp9")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(suffix, codec) for suffix, codecs in OUTPUT_CONTAINERS.items() for codec in codecs]
+)
+def test_every_container_and_codec_accepted_is_written_whole(tmp_path, monkeypatch, suffix, codec):
+    """Joined from two segments at the default quality (an AVI of MP4 segments needs their packets
+    converted to start codes: without it the join failed, at --crf 18 though not at 0)."""
+    monkeypatch.setattr(sinks, "SEGMENT_FRAMES", 3)
+    frames = make_frames(5)
+    out = tmp_path / f"out{suffix}"
+    with open_sink(out, fps=25, codec=codec) as sink:
+        for frame in frames:
+            sink.write(frame)
+    got = read_video_frames(out)
+    assert len(got) == 5 and all(close_to(a, b, 3.0) for a, b in zip(got, frames, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [
+        (suffix, codec)
+        for suffix, codecs in OUTPUT_CONTAINERS.items()
+        for codec in sinks.CODECS
+        if codec not in codecs
+    ],
+)
+def test_a_container_that_cannot_hold_the_codec_is_refused_before_any_work(tmp_path, suffix, codec, listing):
+    with pytest.raises(LGFNError, match=f"{suffix} cannot hold --codec {codec}; use one of .mp4"):
+        open_sink(tmp_path / f"out{suffix}", codec=codec)
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", sorted(VIDEO_LOOKING_SUFFIXES - OUTPUT_CONTAINERS.keys()))
+def test_a_video_name_we_do_not_write_is_refused_not_taken_for_a_folder(tmp_path, suffix, listing):
+    with pytest.raises(
+        LGFNError, match=f"does not write {suffix} video; .* one of .mp4 .m4v .mkv .mov .avi .ts"
+    ):
+        open_sink(tmp_path / f"out{suffix.upper()}")
+    assert listing(tmp_path) == []
