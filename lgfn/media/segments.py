@@ -10,7 +10,7 @@ into one stream of the output container, together with the audio and subtitles c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -102,6 +102,7 @@ def join_segments(
     frames: int,
     tracks: TrackCopy | None,
     path: Path,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
     """Write the segments' packets, in order, as the video stream of ``output``, with the tracks.
 
@@ -112,6 +113,7 @@ def join_segments(
         frames: the number of frames in all (where the audio and subtitles are cut).
         tracks: audio and subtitles to interleave with the picture, or ``None``.
         path: the final output, named in messages.
+        tags: container metadata to record (where the container keeps any).
 
     Raises:
         LGFNError: the output cannot be created or cannot hold the streams.
@@ -122,6 +124,7 @@ def join_segments(
     except av.FFmpegError as exc:
         raise LGFNError(f"cannot create video {path} ({av_message(exc)})") from None
     with container:
+        container.metadata.update(tags or {})  # before the header, which holds them
         stream = _start_output(container, segments[0][2], frame_time, tracks, path)
         for first_frame, _, file in segments:
             _copy_segment(container, stream, first_frame, file, frame_time, tracks)

@@ -35,6 +35,7 @@ from lgfn.errors import LGFNError
 from lgfn.files import apply_umask
 from lgfn.media.containers import OUTPUT_CONTAINERS, check_output_name, is_video_output
 from lgfn.media.ffmpeg import av_message, encode_colour
+from lgfn.media.provenance import VIDEO_TAG, job_digest, write_folder_record
 from lgfn.media.segments import (
     CODECS,
     DEFAULT_CODEC,
@@ -80,14 +81,19 @@ class FrameSink(ABC):
         work: the work folder, created and locked by :func:`open_sink`.
         overwrite: replace an existing ``path`` on success.
         start: frames already finished in ``work`` (the first frame to write is ``start``).
+        job: the settings that decide the frames (:func:`output_record`); the finished output
+            records their digest (:mod:`lgfn.media.provenance`).
 
     Attributes:
         resume_from: ``start``: the index of the first frame this sink is given.
         frames_written: frames finished so far, those of earlier runs included.
     """
 
-    def __init__(self, path: Path, work: Path, overwrite: bool, start: int = 0) -> None:
+    def __init__(
+        self, path: Path, work: Path, overwrite: bool, start: int = 0, job: Mapping[str, Any] | None = None
+    ) -> None:
         self.path = path
+        self.job = dict(job or {})
         self.work = work
         self.overwrite = overwrite
         self.resume_from = start
@@ -217,8 +223,9 @@ class VideoFileSink(FrameSink):
         start: int = 0,
         sample_aspect_ratio: Fraction | None = None,
         codec: str = DEFAULT_CODEC,
+        job: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(path, work, overwrite, start)
+        super().__init__(path, work, overwrite, start, job)
         self.fps = fps
         self.crf = crf
         self.codec = codec
@@ -285,9 +292,9 @@ class VideoFileSink(FrameSink):
         if self._container is not None:
             self._finish_segment()
         output = self.work / f"output{self.path.suffix}"
-        join_segments(
-            output, finished_segments(self.work), self.fps, self.frames_written, self.tracks, self.path
-        )
+        segments = finished_segments(self.work)
+        tags = {VIDEO_TAG: job_digest(self.job)}
+        join_segments(output, segments, self.fps, self.frames_written, self.tracks, self.path, tags)
         return output
 
     def _drop_unfinished(self) -> None:
@@ -321,6 +328,7 @@ class FrameFolderSink(FrameSink):
         os.rename(writing, writing.with_name(name))  # a frame under its name is a whole frame
 
     def _assemble(self) -> Path:
+        write_folder_record(self.work / "frames", self.job)
         return self.work / "frames"
 
     def _drop_unfinished(self) -> None:
@@ -380,22 +388,39 @@ def open_sink(
     fps = parse_fps(fps)
     _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
-    record = {**(job or {}), "fps": str(fps)}  # what decides the frames, as the work folder keeps it
+    record = output_record(path, fps, crf, job, sample_aspect_ratio, codec)
     if is_video_output(path):
-        record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
-        record.update(sample_aspect_ratio=str(sample_aspect_ratio))
         finished = partial(VideoFileSink.finished_frames, work)
         start = _prepare(work, path, record, resume, overwrite, finished)
-        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
+        return VideoFileSink(
+            path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec, job=record
+        )
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
-    record.update(output="frames")
     finished = partial(FrameFolderSink.finished_frames, work)
     start = _prepare(work, path, record, resume, overwrite, finished)
     try:
         (work / "frames").mkdir(exist_ok=True)
     except OSError as exc:
         raise write_error(path, exc) from None
-    return FrameFolderSink(path, work, overwrite, start)
+    return FrameFolderSink(path, work, overwrite, start, job=record)
+
+
+def output_record(
+    path: str | os.PathLike,
+    fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
+    crf: int = DEFAULT_CRF,
+    job: Mapping[str, Any] | None = None,
+    sample_aspect_ratio: Fraction | None = None,
+    codec: str = DEFAULT_CODEC,
+) -> dict[str, Any]:
+    """What decides the frames of the output :func:`open_sink` opens with these arguments: the caller's
+    ``job`` and the sink's own settings, as the work folder keeps them and the finished output records
+    them (:mod:`lgfn.media.provenance`)."""
+    record = {**(job or {}), "fps": str(parse_fps(fps))}
+    if not is_video_output(path):
+        return {**record, "output": "frames"}
+    record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
+    return {**record, "sample_aspect_ratio": str(sample_aspect_ratio)}
 
 
 def _prepare(

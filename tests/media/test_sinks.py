@@ -64,7 +64,13 @@ def test_folder_sink_writes_exact_numbered_pngs(tmp_path, listing):
         for frame in frames:
             sink.write(frame)
     assert listing(tmp_path) == ["frames"]
-    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+    # The frames, and the hidden record of the job that made them (lgfn.media.provenance).
+    assert listing(tmp_path / "frames") == [
+        ".lgfn-upscale-job",
+        "00000000.png",
+        "00000001.png",
+        "00000002.png",
+    ]
     assert all(
         np.array_equal(a, b) for a, b in zip(read_video_frames(tmp_path / "frames"), frames, strict=True)
     )
@@ -108,7 +114,12 @@ def test_interrupted_output_keeps_its_finished_work_and_resumes(
 
 def test_resume_without_earlier_work_starts_from_the_first_frame(tmp_path, listing, write_some):
     assert write_some(tmp_path / "frames", make_frames(3), resume=True) == 0
-    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+    assert listing(tmp_path / "frames") == [
+        ".lgfn-upscale-job",
+        "00000000.png",
+        "00000001.png",
+        "00000002.png",
+    ]
 
 
 def test_resume_ignores_a_piece_a_killed_run_was_writing(tmp_path, write_some):
