@@ -174,7 +174,7 @@ def test_max_frames_and_bicubic_scale(tmp_path):
     assert all(np.array_equal(g, bicubic_upscale(f, 2)) for g, f in zip(got, frames, strict=False))
 
 
-def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
+def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt, capsys):
     write_folder(tmp_path / "in", make_frames(9, 16, 12))
     options = ["--ckpt", tiny_ckpt, "--batch", "2", "--precision", "fp32"]
     assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
@@ -190,6 +190,11 @@ def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
     assert len(got) == 3
     for a, b in zip(got, whole[3:6], strict=True):
         np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "first", *options, "--max-frames", "2") == 0
+    assert "fewer than the model's 5-frame window" not in capsys.readouterr().err  # the clip has 9
+    for a, b in zip(read_video_frames(tmp_path / "first"), whole[:2], strict=True):
+        assert np.abs(a.astype(np.int16) - b).max() <= 1  # features extracted in other batches: last bit
 
 
 @pytest.mark.parametrize(("start", "first"), [("5", 5), ("0.2s", 5), ("0:00.2", 5), ("0:00:00.23", 5)])
