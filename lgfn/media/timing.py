@@ -67,7 +67,8 @@ def parse_fps(value: str | float | Fraction) -> Fraction:
         raise LGFNError(f"frame rate must be positive, got {value!r}")
     if not MIN_FPS <= fps <= MAX_FPS:
         raise LGFNError(
-            f"frame rate {value} is out of range: {expected} from {MIN_FPS} to {MAX_FPS} frames per second"
+            f"frame rate {value} is out of range: {expected} from {MIN_FPS} to {MAX_FPS} frames per "
+            "second (a video that states another rate can be given its real one with --fps)"
         )
     if max(fps.numerator, fps.denominator) > MAX_RATIONAL_TERM:
         raise LGFNError(
