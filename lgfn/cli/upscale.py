@@ -11,15 +11,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import math
-import os
-import time
-from collections.abc import Callable, Sequence
-from fractions import Fraction
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lgfn.cli.options import (
@@ -36,11 +31,13 @@ from lgfn.cli.options import (
     lgfn_upscaler,
     refuse_network_options,
 )
-from lgfn.data.io import FRAME_EXTENSIONS
+from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
+from lgfn.cli.upscale_progress import FrameProgress
 from lgfn.devices import AUTO, peak_memory_text
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
 from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, upscale_stream
+from lgfn.inference.pipeline import reference_scores
 from lgfn.media import (
     CODECS,
     DEFAULT_CODEC,
@@ -55,15 +52,18 @@ from lgfn.media import (
     open_sink,
     open_source,
     refuse_existing_output,
-    work_folder,
 )
+from lgfn.media.sinks import output_record
+from lgfn.media.timing import start_frame
 
 logger = logging.getLogger(__name__)
 
+_VIDEOS = " ".join(VIDEO_OUTPUT_EXTENSIONS)
 _DESCRIPTION = (
-    "Super-resolve INPUT (a video file: .mp4 .mkv .mov .avi .webm, or a folder of .png/.jpg/.bmp "
-    "frames in name order) into OUTPUT, chosen by its name: a video file (.mp4 .mkv .mov .avi; "
-    "H.264, same frame rate as the input) or a folder of PNG frames 00000000.png, ... "
+    f"Super-resolve INPUT (a video file: {' '.join(VIDEO_EXTENSIONS)}, or a folder of .png/.jpg/.bmp "
+    f"frames in name order) into OUTPUT, chosen by its name: a video file ({_VIDEOS}; "
+    "H.264 unless --codec, same frame rate as the input; another video suffix is refused) or, for a "
+    "name without one, a folder of PNG frames 00000000.png, ... "
     "Frames are streamed: memory does not grow with the video's length. OUTPUT appears only "
     "when complete; until then finished work waits in .OUTPUT.partial beside it, where an "
     "error or Ctrl-C leaves it for --resume. Several INPUTs go into the folder OUTPUT, each "
@@ -107,7 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         type=Path,
         required=True,
-        help="video file (.mp4 .mkv .mov .avi) or folder for PNG frames",
+        help=f"video file ({_VIDEOS}) or, for a name without a video suffix, a folder for PNG frames",
     )
     add_checkpoint_option(parser)
     parser.add_argument(
@@ -156,13 +156,14 @@ def _add_frame_options(parser: argparse.ArgumentParser) -> None:
         "--max-frames",
         type=int_at_least(1),
         default=None,
-        help="upscale only N frames from --start (the clip is treated as ending there)",
+        help="upscale only N frames from --start: the frames a whole run gives (their windows read the "
+        "frames after them)",
     )
     parser.add_argument(
         "--reference",
         action="store_true",
         help="INPUT is ground truth: upscale its bicubic downscaling (the paper's BI protocol) "
-        "and report luma PSNR/SSIM of OUTPUT against INPUT",
+        "and report luma PSNR/SSIM of OUTPUT, decoded as written, against INPUT",
     )
 
 
@@ -188,26 +189,6 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "(a truncated file); without it that is an error and OUTPUT is not written",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
-
-
-def _start_frame(text: str, fps: Fraction) -> int:
-    """``--start``: a frame index (``250``) or a time (``90s``, ``1:30``, ``0:01:30.5``) at ``fps``."""
-    value = text.strip()
-    try:
-        if value.endswith("s") or ":" in value:
-            seconds = Fraction(0)
-            for part in value.removesuffix("s").split(":"):
-                seconds = seconds * 60 + Fraction(part)
-            frame = math.floor(seconds * fps)  # the frame shown at that instant
-        else:
-            frame = int(value)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(
-            f"--start {text!r}: expected a frame number (250) or a time (90s, 1:30, 0:01:30.5)"
-        ) from None
-    if frame < 0:
-        raise ConfigError(f"--start {text!r} is before the first frame")
-    return frame
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path:
@@ -284,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.method == "bicubic":
         refuse_network_options(args, precision=AUTO)
-    pairs = _input_output_pairs(args.input, args.output)
+    pairs = input_output_pairs(args.input, args.output, args.codec)
     if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
         for _, output in pairs:
             refuse_existing_output(output, args.overwrite)
@@ -312,82 +293,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_output_pairs(inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
-    """Where each input goes: OUTPUT itself for one input; for several, OUTPUT is a folder that gets
-    each input under its own name (a video keeps its container if H.264 fits it, else ``.mkv``; a
-    folder of frames becomes a folder of PNG frames)."""
-    if len(inputs) == 1:
-        return [(inputs[0], output)]
-    if output.suffix.lower() in (*VIDEO_EXTENSIONS, *FRAME_EXTENSIONS) or output.is_file():
-        raise ConfigError(f"with several INPUTs, OUTPUT is a folder to hold their results, not {output}")
-    pairs = []
-    for input_path in inputs:
-        if input_path.is_dir():
-            name = input_path.resolve().name
-        else:
-            suffix = input_path.suffix.lower()
-            name = input_path.stem + (suffix if suffix in VIDEO_OUTPUT_EXTENSIONS else ".mkv")
-        pairs.append((input_path, output / name))
-    names = [target.name for _, target in pairs]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ConfigError(f"several INPUTs would be written to the same name in {output}: {', '.join(twice)}")
-    return pairs
-
-
 def _upscale_one(
     args: argparse.Namespace, input_path: Path, output_path: Path, upscaler: Callable[[], Upscaler]
 ) -> None:
     """Open one input and its output, stream the frames through the (lazily built) upscaler, summarise."""
-    if args.resume and not args.overwrite and _finished_before(output_path):
-        logger.info("%s is complete (an earlier run finished it): nothing to resume", output_path)
-        return
-    _refuse_output_over_input(input_path, output_path)
     source = open_source(input_path, fps=args.fps)
     first, end = _frame_range(args, input_path, source)
+    job, pixel_shape = _job(args, input_path, source), getattr(source, "sample_aspect_ratio", None)
+    record = output_record(output_path, source.fps, args.crf, job, pixel_shape, args.codec)
+    if args.resume and not args.overwrite and finished_before(output_path, record):
+        return
     tracks = _tracks(args, source, first)
     # The output is opened first so that an existing OUTPUT is refused before the model loads; an
     # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
     sink = open_sink(
-        output_path,
-        source.fps,
-        args.crf,
-        args.overwrite,
-        tracks,
-        resume=args.resume,
-        job=_job(args, input_path, source),
-        sample_aspect_ratio=getattr(source, "sample_aspect_ratio", None),
-        codec=args.codec,
-    )
+        output_path, source.fps, args.crf, args.overwrite, tracks, resume=args.resume, job=job,
+        sample_aspect_ratio=pixel_shape, codec=args.codec,
+    )  # fmt: skip
     with sink, logging_redirect_tqdm():
         model = upscaler()
         report = _stream(args, source, model, sink, first, end)
         _check_all_read(args, input_path, source, sink, first, end)
-    _summarise(args, report, sink, model, first, output_path)
-
-
-def _finished_before(output_path: Path) -> bool:
-    """An earlier run completed ``output_path``: it exists and no unfinished work waits beside it."""
-    return os.path.lexists(output_path) and not work_folder(output_path).exists()
-
-
-def _refuse_output_over_input(input_path: Path, output_path: Path) -> None:
-    output, resolved_input = output_path.resolve(), input_path.resolve()
-    if output == resolved_input:
-        raise LGFNError(f"OUTPUT {output_path} is INPUT; write to another path")
-    if output in resolved_input.parents:
-        raise LGFNError(f"OUTPUT {output_path} holds INPUT {input_path}; write to a path outside it")
+    _summarise(report, sink, model, output_path)
+    if args.reference:
+        _score_output(source, output_path, first, sink.frames_written, model.scale)
 
 
 def _frame_range(args: argparse.Namespace, input_path: Path, source: FrameSource) -> tuple[int, int | None]:
     """``(first, end)``: the frame ``--start`` names and the end ``--max-frames`` sets (``None``: the
     clip's own); logs what the input is."""
-    first = _start_frame(args.start, source.fps)
+    first = start_frame(args.start, source.fps)
     if source.num_frames is not None and first >= source.num_frames:
         raise InputDataError(
             f"--start {args.start} is frame {first}, but {input_path} has {source.num_frames} frames"
         )
-    end = None if args.max_frames is None else first + args.max_frames  # the clip is treated as ending there
+    end = None if args.max_frames is None else first + args.max_frames
     w, h = source.size
     frames = source.num_frames or "unknown number of"
     logger.info("input: %s, %dx%d, %s frames, %s fps", input_path, w, h, frames, source.fps)
@@ -426,51 +366,16 @@ def _stream(
     progress bar."""
     known = [n for n in (source.num_frames, end) if n is not None]
     total = min(known) - first if known else None
-    estimate = _FirstFrameEstimate(None if total is None else total - sink.resume_from)
-    with tqdm(
-        total=total,
-        initial=sink.resume_from,
-        unit="frame",
-        desc="upscale",
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    ) as bar:
+    with FrameProgress(total, sink.resume_from, disable=args.no_progress) as progress:
         return upscale_stream(
-            itertools.islice(source, end),  # stops without decoding one frame more
+            source,
             upscaler,
             sink,
             reference=args.reference,
-            on_frame=lambda: (bar.update(), estimate()),
+            on_frame=progress,
             start=first + sink.resume_from,
+            end=end,
         )
-
-
-class _FirstFrameEstimate:
-    """Logs, once the first frame is written, how long it took and what that makes of the whole job
-    (on a CPU a frame can take seconds: the user learns early whether to wait)."""
-
-    def __init__(self, frames: int | None) -> None:
-        self.frames = frames
-        self.began: float | None = time.perf_counter()
-
-    def __call__(self) -> None:
-        if self.began is None:
-            return
-        seconds, self.began = time.perf_counter() - self.began, None
-        if self.frames is None or self.frames < 2:
-            logger.info("first frame in %.1f s", seconds)
-            return
-        whole = _duration_text(seconds * self.frames)
-        logger.info("first frame in %.1f s; about %s for %d frames", seconds, whole, self.frames)
-
-
-def _duration_text(seconds: float) -> str:
-    """``"40 s"``, ``"12 min"`` or ``"3.5 h"``."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _check_all_read(
@@ -499,20 +404,13 @@ def _check_all_read(
     logger.warning("%s; --accept-short: writing those", what)
 
 
-def _summarise(
-    args: argparse.Namespace,
-    report: UpscaleReport,
-    sink: FrameSink,
-    upscaler: Upscaler,
-    first: int,
-    output_path: Path,
-) -> None:
-    """Log what was written, how fast, with how much memory, and the scores of a reference run."""
-    if first + sink.frames_written < upscaler.num_frames:  # the frames before --start were context
+def _summarise(report: UpscaleReport, sink: FrameSink, upscaler: Upscaler, output_path: Path) -> None:
+    """Log what was written, how fast and with how much memory."""
+    if report.clip_frames is not None and report.clip_frames < upscaler.num_frames:
         logger.warning(
             "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
             "repeated frames, so less detail was restored",
-            first + sink.frames_written,
+            report.clip_frames,
             upscaler.num_frames,
         )
     resumed = f" (from output frame {sink.resume_from}; earlier ones by an interrupted run)"
@@ -526,8 +424,14 @@ def _summarise(
         report.frames_per_second, report.seconds / max(report.frames, 1),
         peak_memory_text(upscaler.device), output_path,
     )  # fmt: skip
-    if args.reference:
-        logger.info(
-            "against INPUT (luma, no border crop, mean of %d frames of this run): PSNR %.2f dB, SSIM %.4f",
-            len(report.psnr), float(np.mean(report.psnr)), float(np.mean(report.ssim)),
-        )  # fmt: skip
+
+
+def _score_output(source: FrameSource, output_path: Path, first: int, frames: int, scale: int) -> None:
+    """Log the luma PSNR/SSIM of OUTPUT, decoded as written (an interrupted run's frames included),
+    against the input frames it was made from."""
+    originals = itertools.islice(source, first, first + frames)
+    psnr, ssim = reference_scores(open_source(output_path), originals, scale)
+    logger.info(
+        "OUTPUT against INPUT (luma, no border crop, %d frames of %s as written): PSNR %.2f dB, SSIM %.4f",
+        len(psnr), output_path, float(np.mean(psnr)), float(np.mean(ssim)),
+    )  # fmt: skip

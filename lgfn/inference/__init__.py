@@ -8,7 +8,7 @@
   builds one from the user's :class:`InferenceOptions` (``options.py``).
 - :class:`BicubicUpscaler` (``bicubic.py``): the bicubic baseline.
 - :func:`upscale_stream` (``pipeline.py``): a video through an upscaler into a sink, one frame at a
-  time, optionally scored against the input as ground truth.
+  time, optionally from the input's BI degradation; ``reference_scores`` scores what was written.
 
 None of these take command-line arguments; :mod:`lgfn.cli` turns those into plain values.
 """

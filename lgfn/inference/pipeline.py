@@ -1,17 +1,18 @@
-"""Streaming a video through an upscaler into a sink, one frame at a time, with an optional check
-against the input as ground truth (the paper's BI protocol)."""
+"""Streaming a video through an upscaler into a sink, one frame at a time, and scoring what was
+written against the input as ground truth (the paper's BI protocol)."""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lgfn.data.degradations import bi_degrade, crop_to_multiple
+from lgfn.errors import ConfigError
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 
@@ -28,43 +29,19 @@ class UpscaleReport:
         input_size: ``(w, h)`` of the frames fed to the upscaler.
         output_size: ``(w, h)`` of the frames written.
         seconds: wall time of the streaming loop (decoding, upscaling, encoding).
-        psnr / ssim: per-frame luma scores against the input when run as a reference check.
+        clip_frames: the clip's length when its end was read, ``None`` when the run stopped before
+            (at ``end`` and the frames past it that its last windows needed).
     """
 
     frames: int = 0
     input_size: tuple[int, int] | None = None
     output_size: tuple[int, int] | None = None
     seconds: float = 0.0
-    psnr: list[float] = field(default_factory=list)
-    ssim: list[float] = field(default_factory=list)
+    clip_frames: int | None = None
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
-
-
-class _ReferenceCheck:
-    """Feeds the upscaler BI-degraded input frames and scores each output against its original.
-
-    The originals wait in a queue until their output arrives; the upscaler yields one output per
-    input in order and holds at most about a window of frames, so the queue stays that short too.
-    """
-
-    def __init__(self, scale: int, report: UpscaleReport) -> None:
-        self.scale = scale
-        self.report = report
-        self.originals: deque[np.ndarray] = deque()
-
-    def degrade(self, frames: Iterable[np.ndarray], start: int) -> Iterator[np.ndarray]:
-        for index, frame in enumerate(frames):
-            if index >= start:  # earlier frames are only context for a resumed run's first windows
-                self.originals.append(crop_to_multiple(frame, self.scale))
-            yield bi_degrade(frame, self.scale)
-
-    def score(self, sr: np.ndarray) -> None:
-        psnr, ssim = calculate_psnr_ssim(sr, self.originals.popleft())
-        self.report.psnr.append(psnr)
-        self.report.ssim.append(ssim)
 
 
 def upscale_stream(
@@ -74,6 +51,7 @@ def upscale_stream(
     reference: bool = False,
     on_frame: Callable[[], None] | None = None,
     start: int = 0,
+    end: int | None = None,
 ) -> UpscaleReport:
     """Stream frames through an upscaler into a sink, one frame at a time.
 
@@ -84,29 +62,38 @@ def upscale_stream(
         upscaler: a ``VideoSuperResolver`` or ``BicubicUpscaler`` (any :class:`Upscaler`).
         sink: where the ``(s*h, s*w, 3)`` outputs go; the caller opens and closes it.
         reference: treat ``frames`` as ground truth: upscale their BI degradation (MATLAB bicubic
-            downscaling by ``scale``, the paper's protocol) and score every output against the
-            original (luma PSNR/SSIM, no border crop).
+            downscaling by ``scale``, the paper's protocol); :func:`reference_scores` scores what
+            was written.
         on_frame: called after each frame is written (progress display).
         start: the first frame to upscale and write (continuing an interrupted run: earlier frames
             are read as context only).
+        end: write frames up to here only (``None``: to the clip's end). The frames past it that
+            its last windows reach are read too, so that those frames are what a whole run gives.
 
     Returns:
         An :class:`UpscaleReport`.
+
+    Raises:
+        ConfigError: ``reference`` with frames smaller than the scale.
     """
     report = UpscaleReport()
-    check = _ReferenceCheck(upscaler.scale, report) if reference else None
+    read = end if end is None else end + upscaler.num_frames // 2  # the last window's reach
 
     def inputs() -> Iterator[np.ndarray]:
-        stream = check.degrade(frames, start) if check else frames
-        for frame in stream:
+        count = 0
+        for frame in itertools.islice(frames, read):  # stops without decoding one frame more
             if report.input_size is None:
-                report.input_size = (frame.shape[1], frame.shape[0])
+                _check_reference_size(frame, upscaler.scale, reference)
+            frame = bi_degrade(frame, upscaler.scale) if reference else frame
+            report.input_size = (frame.shape[1], frame.shape[0])
+            count += 1
             yield frame
+        if read is None or count < read:
+            report.clip_frames = count
 
     began = time.perf_counter()
-    for sr in upscaler.stream(inputs(), start=start):
-        if check:
-            check.score(sr)
+    outputs = upscaler.stream(inputs(), start=start)
+    for sr in outputs if end is None else itertools.islice(outputs, max(end - start, 0)):
         sink.write(sr)
         report.frames += 1
         if on_frame:
@@ -114,3 +101,36 @@ def upscale_stream(
     report.seconds = time.perf_counter() - began
     report.output_size = sink.size
     return report
+
+
+def _check_reference_size(frame: np.ndarray, scale: int, reference: bool) -> None:
+    h, w = frame.shape[:2]
+    if reference and (h < scale or w < scale):
+        raise ConfigError(
+            f"--reference: the frames are {w}x{h}, smaller than the scale x{scale}, so their downscaling "
+            f"has no pixels; give frames of at least {scale}x{scale}"
+        )
+
+
+def reference_scores(
+    written: Iterable[np.ndarray], originals: Iterable[np.ndarray], scale: int
+) -> tuple[list[float], list[float]]:
+    """Luma PSNR and SSIM (no border crop) of each written frame against its ground truth.
+
+    Args:
+        written: the output's frames as it holds them (decoded from a video, ``(h', w', 3)``; a
+            frame padded to even sides for H.264 is cut back to the ground truth's size).
+        originals: the ground-truth frames, in the same order (cropped to a multiple of ``scale``,
+            as :func:`upscale_stream` does before degrading them).
+        scale: the upscaling factor.
+
+    Returns:
+        ``(psnr, ssim)``: one score per frame of ``written``.
+    """
+    psnr, ssim = [], []
+    for sr, original in zip(written, originals, strict=False):
+        gt = crop_to_multiple(original, scale)
+        scores = calculate_psnr_ssim(sr[: gt.shape[0], : gt.shape[1]], gt)
+        psnr.append(scores[0])
+        ssim.append(scores[1])
+    return psnr, ssim

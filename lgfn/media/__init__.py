@@ -6,6 +6,9 @@
 - :mod:`~lgfn.media.segments`: a video output's encoded segments, and joining them.
 - :mod:`~lgfn.media.tracks`: audio and subtitles carried into a video output (:class:`TrackCopy`).
 - :mod:`~lgfn.media.workfolder`: the hidden work folder that makes an output resumable.
+- :mod:`~lgfn.media.containers`: which output names are videos, and the codecs each container holds.
+- :mod:`~lgfn.media.provenance`: the record of its job that a finished output holds.
+- :mod:`~lgfn.media.timing`: frame rates and times given as text, bounded and exact.
 - :mod:`~lgfn.media.ffmpeg`: colour conversion and PyAV's error text, shared by the others.
 """
 

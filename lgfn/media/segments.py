@@ -10,12 +10,15 @@ into one stream of the output container, together with the audio and subtitles c
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.bitstream import BitStreamFilterContext
 
 from lgfn.errors import LGFNError
+from lgfn.media.containers import ANNEX_B_FILTERS
 from lgfn.media.ffmpeg import av_message, declare_colour
 from lgfn.media.tracks import TrackCopy
 
@@ -99,6 +102,7 @@ def join_segments(
     frames: int,
     tracks: TrackCopy | None,
     path: Path,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
     """Write the segments' packets, in order, as the video stream of ``output``, with the tracks.
 
@@ -109,6 +113,7 @@ def join_segments(
         frames: the number of frames in all (where the audio and subtitles are cut).
         tracks: audio and subtitles to interleave with the picture, or ``None``.
         path: the final output, named in messages.
+        tags: container metadata to record (where the container keeps any).
 
     Raises:
         LGFNError: the output cannot be created or cannot hold the streams.
@@ -119,6 +124,7 @@ def join_segments(
     except av.FFmpegError as exc:
         raise LGFNError(f"cannot create video {path} ({av_message(exc)})") from None
     with container:
+        container.metadata.update(tags or {})  # before the header, which holds them
         stream = _start_output(container, segments[0][2], frame_time, tracks, path)
         for first_frame, _, file in segments:
             _copy_segment(container, stream, first_frame, file, frame_time, tracks)
@@ -157,9 +163,7 @@ def _copy_segment(
 ) -> None:
     """Mux one segment's packets, shifted to where it starts, each followed by the tracks due by then."""
     with av.open(str(file)) as segment:
-        for packet in segment.demux(segment.streams.video[0]):
-            if packet.dts is None:
-                continue  # the demuxer's flush packet
+        for packet in _packets(segment, container):
             # Timestamps in frames: the segment's, shifted to where it starts.
             to_frames = packet.time_base / frame_time
             packet.pts = first_frame + round(packet.pts * to_frames)
@@ -170,3 +174,16 @@ def _copy_segment(
             container.mux(packet)
             if tracks is not None:
                 tracks.mux_until(container, decoded_by)
+
+
+def _packets(
+    segment: av.container.InputContainer, output: av.container.OutputContainer
+) -> Iterator[av.Packet]:
+    """The video packets of a segment, in the form ``output``'s container takes them."""
+    source = segment.streams.video[0]
+    name = ANNEX_B_FILTERS.get((output.format.name, source.codec_context.name))
+    convert = BitStreamFilterContext(name, source) if name else None
+    for packet in segment.demux(source):
+        if packet.dts is None:
+            continue  # the demuxer's flush packet
+        yield from convert.filter(packet) if convert else (packet,)

@@ -33,7 +33,9 @@ import numpy as np
 from lgfn.data.io import FRAME_EXTENSIONS, write_image
 from lgfn.errors import LGFNError
 from lgfn.files import apply_umask
+from lgfn.media.containers import OUTPUT_CONTAINERS, check_output_name, is_video_output
 from lgfn.media.ffmpeg import av_message, encode_colour
+from lgfn.media.provenance import VIDEO_TAG, job_digest, write_folder_record
 from lgfn.media.segments import (
     CODECS,
     DEFAULT_CODEC,
@@ -43,7 +45,7 @@ from lgfn.media.segments import (
     join_segments,
     segment_name,
 )
-from lgfn.media.sources import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, parse_fps
+from lgfn.media.sources import DEFAULT_FOLDER_FPS, parse_fps
 from lgfn.media.tracks import TrackCopy
 from lgfn.media.workfolder import (
     move_into_place,
@@ -56,8 +58,8 @@ from lgfn.media.workfolder import (
 
 logger = logging.getLogger(__name__)
 
-#: Extensions (lower case) that can be written: containers that hold H.264.
-VIDEO_OUTPUT_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi")
+#: Extensions (lower case) of the video containers an output can be written in.
+VIDEO_OUTPUT_EXTENSIONS = tuple(OUTPUT_CONTAINERS)
 #: Frames per segment of a video output: the unit of work an interrupted run keeps (and of x264's
 #: keyframe interval). At 15 s per frame (the paper's network on a 2-core CPU) that is 25 minutes.
 SEGMENT_FRAMES = 100
@@ -79,14 +81,19 @@ class FrameSink(ABC):
         work: the work folder, created and locked by :func:`open_sink`.
         overwrite: replace an existing ``path`` on success.
         start: frames already finished in ``work`` (the first frame to write is ``start``).
+        job: the settings that decide the frames (:func:`output_record`); the finished output
+            records their digest (:mod:`lgfn.media.provenance`).
 
     Attributes:
         resume_from: ``start``: the index of the first frame this sink is given.
         frames_written: frames finished so far, those of earlier runs included.
     """
 
-    def __init__(self, path: Path, work: Path, overwrite: bool, start: int = 0) -> None:
+    def __init__(
+        self, path: Path, work: Path, overwrite: bool, start: int = 0, job: Mapping[str, Any] | None = None
+    ) -> None:
         self.path = path
+        self.job = dict(job or {})
         self.work = work
         self.overwrite = overwrite
         self.resume_from = start
@@ -216,8 +223,9 @@ class VideoFileSink(FrameSink):
         start: int = 0,
         sample_aspect_ratio: Fraction | None = None,
         codec: str = DEFAULT_CODEC,
+        job: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(path, work, overwrite, start)
+        super().__init__(path, work, overwrite, start, job)
         self.fps = fps
         self.crf = crf
         self.codec = codec
@@ -284,9 +292,9 @@ class VideoFileSink(FrameSink):
         if self._container is not None:
             self._finish_segment()
         output = self.work / f"output{self.path.suffix}"
-        join_segments(
-            output, finished_segments(self.work), self.fps, self.frames_written, self.tracks, self.path
-        )
+        segments = finished_segments(self.work)
+        tags = {VIDEO_TAG: job_digest(self.job)}
+        join_segments(output, segments, self.fps, self.frames_written, self.tracks, self.path, tags)
         return output
 
     def _drop_unfinished(self) -> None:
@@ -320,6 +328,7 @@ class FrameFolderSink(FrameSink):
         os.rename(writing, writing.with_name(name))  # a frame under its name is a whole frame
 
     def _assemble(self) -> Path:
+        write_folder_record(self.work / "frames", self.job)
         return self.work / "frames"
 
     def _drop_unfinished(self) -> None:
@@ -340,7 +349,8 @@ def open_sink(
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
-    - ``NAME.mp4 / .mkv / .mov / .avi``: an H.264 video (see :class:`VideoFileSink`).
+    - a name ending in a suffix of :data:`~lgfn.media.containers.OUTPUT_CONTAINERS` (``.mp4 .mkv``
+      ...): a video (see :class:`VideoFileSink`); another video-looking suffix is refused.
     - any other name without an image extension: a folder of PNG frames (see :class:`FrameFolderSink`).
 
     Missing parent folders are created. Nothing appears under ``path`` until the sink is closed;
@@ -367,32 +377,50 @@ def open_sink(
         A :class:`FrameSink`, to be used as a context manager.
 
     Raises:
-        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image or a container
-            that cannot hold H.264, or ``crf`` is out of range; an interrupted run's work is in the
-            way without ``resume``, or was made with other settings; another process is writing
-            ``path``; the folder cannot be written to (read-only, full). Writing and closing the
-            sink raise it too when the disk fills (the finished frames stay for a resume).
+        LGFNError: ``path`` exists and ``overwrite`` is false, names a single image, a video we do
+            not write or a container that cannot hold ``codec``, or ``crf`` is out of range; an
+            interrupted run's work is in the way without ``resume``, or was made with other
+            settings; another process is writing ``path``; the folder cannot be written to
+            (read-only, full). Writing and closing the sink raise it too when the disk fills (the
+            finished frames stay for a resume).
     """
     path = Path(path)
     fps = parse_fps(fps)
     _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
-    record = {**(job or {}), "fps": str(fps)}  # what decides the frames, as the work folder keeps it
-    if path.suffix.lower() in VIDEO_OUTPUT_EXTENSIONS:
-        record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
-        record.update(sample_aspect_ratio=str(sample_aspect_ratio))
+    record = output_record(path, fps, crf, job, sample_aspect_ratio, codec)
+    if is_video_output(path):
         finished = partial(VideoFileSink.finished_frames, work)
         start = _prepare(work, path, record, resume, overwrite, finished)
-        return VideoFileSink(path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec)
+        return VideoFileSink(
+            path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec, job=record
+        )
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
-    record.update(output="frames")
     finished = partial(FrameFolderSink.finished_frames, work)
     start = _prepare(work, path, record, resume, overwrite, finished)
     try:
         (work / "frames").mkdir(exist_ok=True)
     except OSError as exc:
         raise write_error(path, exc) from None
-    return FrameFolderSink(path, work, overwrite, start)
+    return FrameFolderSink(path, work, overwrite, start, job=record)
+
+
+def output_record(
+    path: str | os.PathLike,
+    fps: str | float | Fraction = DEFAULT_FOLDER_FPS,
+    crf: int = DEFAULT_CRF,
+    job: Mapping[str, Any] | None = None,
+    sample_aspect_ratio: Fraction | None = None,
+    codec: str = DEFAULT_CODEC,
+) -> dict[str, Any]:
+    """What decides the frames of the output :func:`open_sink` opens with these arguments: the caller's
+    ``job`` and the sink's own settings, as the work folder keeps them and the finished output records
+    them (:mod:`lgfn.media.provenance`)."""
+    record = {**(job or {}), "fps": str(parse_fps(fps))}
+    if not is_video_output(path):
+        return {**record, "output": "frames"}
+    record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
+    return {**record, "sample_aspect_ratio": str(sample_aspect_ratio)}
 
 
 def _prepare(
@@ -416,15 +444,11 @@ def _check_output(path: Path, codec: str, crf: int, overwrite: bool) -> None:
     if suffix in FRAME_EXTENSIONS:
         raise LGFNError(
             f"output {path} names a single image; give a folder name for PNG frames or a video file "
-            f"({', '.join(VIDEO_OUTPUT_EXTENSIONS)})"
-        )
-    if suffix in VIDEO_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
-        raise LGFNError(
-            f"output {path}: {suffix} cannot hold H.264 video; "
-            f"use one of {', '.join(VIDEO_OUTPUT_EXTENSIONS)}"
+            f"({' '.join(VIDEO_OUTPUT_EXTENSIONS)})"
         )
     if codec not in CODECS:
         raise LGFNError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
+    check_output_name(path, codec)
     if not 0 <= crf <= 51:
         raise LGFNError(f"crf must be between 0 and 51 (lower is better quality), got {crf}")
     refuse_existing_output(path, overwrite)

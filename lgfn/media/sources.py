@@ -27,8 +27,9 @@ import numpy as np
 from PIL import Image
 
 from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image
-from lgfn.errors import InputDataError, LGFNError
+from lgfn.errors import InputDataError
 from lgfn.media.ffmpeg import SWS_FLAGS, av_message
+from lgfn.media.timing import parse_fps
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +37,6 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 #: Frame rate given to a folder of frames, which records none (override with ``fps=``).
 DEFAULT_FOLDER_FPS = Fraction(25)
-
-
-def parse_fps(value: str | float | Fraction) -> Fraction:
-    """A frame rate as an exact fraction: ``"30000/1001"``, ``"29.97"``, ``25`` or a Fraction.
-
-    Raises:
-        LGFNError: the value is not a positive number.
-    """
-    try:
-        # A float goes through its shortest decimal form: 29.97 means 2997/100, not the binary double.
-        fps = Fraction(repr(value) if isinstance(value, float) else value)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise LGFNError(
-            f"frame rate must be a positive number such as 25 or 30000/1001, got {value!r}"
-        ) from None
-    if fps <= 0:
-        raise LGFNError(f"frame rate must be positive, got {value!r}")
-    return fps
 
 
 class FrameSource(ABC):

@@ -9,6 +9,9 @@ stay in the work folder, with the run's settings (``job.json``), for a later run
 While a run writes a work folder, its ``lock`` file holds the run's process id; a folder locked by
 a live process is refused, one left by a dead process is taken over.
 
+Nothing is written through a symbolic link: a work folder that is a link, or that holds one, is
+refused before anything is written (a link would send the lock and the frames elsewhere).
+
 Layout::
 
     OUTPUT_PARENT/
@@ -91,6 +94,7 @@ def prepare_work_folder(
         LGFNError: a live process holds the folder; finished work is in the way without ``resume``
             or ``overwrite``; it was made with other settings or has no readable record of them.
     """
+    _refuse_links(work, path)
     if work.is_dir():
         lock_work_folder(work, path)
         done = _finished_to_keep(work, path, finished(), resume, overwrite)
@@ -106,6 +110,29 @@ def prepare_work_folder(
     lock_work_folder(work, path)
     atomic_write_text(work / JOB_FILE, json.dumps(dict(job), indent=1, sort_keys=True))
     return 0
+
+
+def _refuse_links(work: Path, path: Path) -> None:
+    """Refuse a work folder that is not a plain folder of ours: a symbolic link, something else in its
+    place, or a folder holding a link (in it or in its ``frames``)."""
+    if not os.path.lexists(work):
+        return
+    if work.is_symlink() or not work.is_dir():
+        what = f"a symbolic link to {os.readlink(work)}" if work.is_symlink() else "not a folder"
+        raise LGFNError(
+            f"cannot write {path}: {work}, where its unfinished work is kept, is {what}; lgfn upscale "
+            "writes only into a folder it made itself: remove it and run again"
+        )
+    for folder in (work, work / "frames"):
+        if folder.is_symlink() or not folder.is_dir():
+            continue  # a link named frames is reported as an entry of work
+        with os.scandir(folder) as entries:
+            linked = next((Path(entry.path) for entry in entries if entry.is_symlink()), None)
+        if linked is not None:
+            raise LGFNError(
+                f"cannot write {path}: {linked} in its work folder is a symbolic link; lgfn upscale never "
+                f"writes through a link: remove it (or the folder {work}) and run again"
+            )
 
 
 def _finished_to_keep(work: Path, path: Path, done: int, resume: bool, overwrite: bool) -> int:

@@ -174,7 +174,7 @@ def test_max_frames_and_bicubic_scale(tmp_path):
     assert all(np.array_equal(g, bicubic_upscale(f, 2)) for g, f in zip(got, frames, strict=False))
 
 
-def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
+def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt, capsys):
     write_folder(tmp_path / "in", make_frames(9, 16, 12))
     options = ["--ckpt", tiny_ckpt, "--batch", "2", "--precision", "fp32"]
     assert run_cli(tmp_path / "in", "-o", tmp_path / "whole", *options) == 0
@@ -183,12 +183,18 @@ def test_start_gives_the_whole_runs_frames_from_there(tmp_path, tiny_ckpt):
     assert len(part) == 6
     for a, b in zip(part, whole[3:], strict=True):
         np.testing.assert_array_equal(a, b)  # frames 1 and 2 were context, as in the whole run
-    # With --max-frames the clip ends there: its last windows are filled as at a clip's end.
+    # With --max-frames too: its last windows read the frames after it, as in the whole run.
     short = ["--start", "3", "--max-frames", "3"]
     assert run_cli(tmp_path / "in", "-o", tmp_path / "short", *options, *short) == 0
     got = read_video_frames(tmp_path / "short")
     assert len(got) == 3
-    np.testing.assert_array_equal(got[0], whole[3])  # its window reaches frame 5 at most
+    for a, b in zip(got, whole[3:6], strict=True):
+        np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "first", *options, "--max-frames", "2") == 0
+    assert "fewer than the model's 5-frame window" not in capsys.readouterr().err  # the clip has 9
+    for a, b in zip(read_video_frames(tmp_path / "first"), whole[:2], strict=True):
+        assert np.abs(a.astype(np.int16) - b).max() <= 1  # features extracted in other batches: last bit
 
 
 @pytest.mark.parametrize(("start", "first"), [("5", 5), ("0.2s", 5), ("0:00.2", 5), ("0:00:00.23", 5)])
@@ -242,7 +248,7 @@ def test_several_inputs_go_into_one_folder_under_their_names(tmp_path, tiny_ckpt
     # Run again with --resume: every output is complete, nothing is redone.
     capsys.readouterr()
     assert run_cli(*inputs, "-o", tmp_path / "out", "--ckpt", tiny_ckpt, "--resume") == 0
-    assert capsys.readouterr().err.count("nothing to resume") == 3 and len(loads) == 1
+    assert capsys.readouterr().err.count("with these settings): nothing to resume") == 3 and len(loads) == 1
 
 
 def test_several_inputs_one_unreadable(tmp_path, capsys):

@@ -10,6 +10,7 @@ import pytest
 
 from lgfn.errors import LGFNError
 from lgfn.media import open_sink, open_source, read_video_frames, sinks, work_folder
+from lgfn.media.containers import OUTPUT_CONTAINERS, VIDEO_LOOKING_SUFFIXES
 from tests.helpers import NTSC_FILM, close_to, make_frames
 
 
@@ -63,7 +64,13 @@ def test_folder_sink_writes_exact_numbered_pngs(tmp_path, listing):
         for frame in frames:
             sink.write(frame)
     assert listing(tmp_path) == ["frames"]
-    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+    # The frames, and the hidden record of the job that made them (lgfn.media.provenance).
+    assert listing(tmp_path / "frames") == [
+        ".lgfn-upscale-job",
+        "00000000.png",
+        "00000001.png",
+        "00000002.png",
+    ]
     assert all(
         np.array_equal(a, b) for a, b in zip(read_video_frames(tmp_path / "frames"), frames, strict=True)
     )
@@ -107,7 +114,12 @@ def test_interrupted_output_keeps_its_finished_work_and_resumes(
 
 def test_resume_without_earlier_work_starts_from_the_first_frame(tmp_path, listing, write_some):
     assert write_some(tmp_path / "frames", make_frames(3), resume=True) == 0
-    assert listing(tmp_path / "frames") == ["00000000.png", "00000001.png", "00000002.png"]
+    assert listing(tmp_path / "frames") == [
+        ".lgfn-upscale-job",
+        "00000000.png",
+        "00000001.png",
+        "00000002.png",
+    ]
 
 
 def test_resume_ignores_a_piece_a_killed_run_was_writing(tmp_path, write_some):
@@ -167,7 +179,7 @@ def test_overwrite_keeps_old_output_when_the_new_one_fails(tmp_path, listing):
 def test_sink_rejects_bad_names_and_values(tmp_path, listing):
     with pytest.raises(LGFNError, match="names a single image"):
         open_sink(tmp_path / "out.png")
-    with pytest.raises(LGFNError, match="cannot hold H.264"):
+    with pytest.raises(LGFNError, match="does not write .webm video; a video output ends in one of .mp4"):
         open_sink(tmp_path / "out.webm")
     with pytest.raises(LGFNError, match="crf must be between 0 and 51"):
         open_sink(tmp_path / "out.mp4", crf=52)
@@ -220,3 +232,44 @@ def test_h265_output(tmp_path, monkeypatch):
     assert len(got) == 12 and all(close_to(a, b, 1.5) for a, b in zip(got, frames, strict=True))
     with pytest.raises(LGFNError, match="unknown video codec 'vp9'"):
         open_sink(tmp_path / "x.mkv", codec="vp9")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(suffix, codec) for suffix, codecs in OUTPUT_CONTAINERS.items() for codec in codecs]
+)
+def test_every_container_and_codec_accepted_is_written_whole(tmp_path, monkeypatch, suffix, codec):
+    """Joined from two segments at the default quality (an AVI of MP4 segments needs their packets
+    converted to start codes: without it the join failed, at --crf 18 though not at 0)."""
+    monkeypatch.setattr(sinks, "SEGMENT_FRAMES", 3)
+    frames = make_frames(5)
+    out = tmp_path / f"out{suffix}"
+    crf = 0 if codec == "h265" else 18  # x265 at 18 on 32x24 frames once lost more than 3 levels
+    with open_sink(out, fps=25, codec=codec, crf=crf) as sink:
+        for frame in frames:
+            sink.write(frame)
+    got = read_video_frames(out)
+    assert len(got) == 5 and all(close_to(a, b, 3.0) for a, b in zip(got, frames, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [
+        (suffix, codec)
+        for suffix, codecs in OUTPUT_CONTAINERS.items()
+        for codec in sinks.CODECS
+        if codec not in codecs
+    ],
+)
+def test_a_container_that_cannot_hold_the_codec_is_refused_before_any_work(tmp_path, suffix, codec, listing):
+    with pytest.raises(LGFNError, match=f"{suffix} cannot hold --codec {codec}; use one of .mp4"):
+        open_sink(tmp_path / f"out{suffix}", codec=codec)
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", sorted(VIDEO_LOOKING_SUFFIXES - OUTPUT_CONTAINERS.keys()))
+def test_a_video_name_we_do_not_write_is_refused_not_taken_for_a_folder(tmp_path, suffix, listing):
+    with pytest.raises(
+        LGFNError, match=f"does not write {suffix} video; .* one of .mp4 .m4v .mkv .mov .avi .ts"
+    ):
+        open_sink(tmp_path / f"out{suffix.upper()}")
+    assert listing(tmp_path) == []

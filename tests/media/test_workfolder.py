@@ -83,9 +83,52 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, stale):
     assert (work / LOCK_FILE).read_text() == str(os.getpid())
 
 
-def test_a_work_folder_made_at_the_same_moment_is_refused(tmp_path):
-    work_folder(tmp_path / "out").write_text("not a folder, but in the way")  # mkdir finds it there
+def test_a_work_folder_made_at_the_same_moment_is_refused(tmp_path, monkeypatch):
+    def made_meanwhile(self, *args, **kwargs):
+        raise FileExistsError(17, "File exists", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", made_meanwhile)  # another run made it after the check
     with pytest.raises(LGFNError, match="another run is writing .*out; wait for it"):
+        prepare(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Links: never followed
+
+
+def test_a_work_folder_that_is_a_link_is_refused_and_nothing_is_written_where_it_points(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / LOCK_FILE).write_text("someone's file named lock")
+    (elsewhere / JOB_FILE).write_text("someone's job.json")
+    work_folder(tmp_path / "out").symlink_to(elsewhere)
+    for flags in ({}, {"resume": True}, {"overwrite": True}):
+        with pytest.raises(LGFNError, match=f"is a symbolic link to {elsewhere}; lgfn upscale writes only"):
+            prepare(tmp_path, done=3, **flags)
+    assert (elsewhere / LOCK_FILE).read_text() == "someone's file named lock"
+    assert sorted(os.listdir(elsewhere)) == [JOB_FILE, LOCK_FILE]
+
+
+@pytest.mark.parametrize("name", [LOCK_FILE, JOB_FILE, "frames", "frames/00000000.png"])
+def test_a_work_folder_holding_a_link_is_refused(tmp_path, name):
+    work = leave_work(tmp_path)
+    (work / "frames").mkdir()
+    target = tmp_path / "precious"
+    target.write_text("precious")
+    if name == "frames":
+        (work / name).rmdir()
+    (work / name).unlink(missing_ok=True)
+    (work / name).symlink_to(target)
+    with pytest.raises(
+        LGFNError, match=f"{work / name} in its work folder is a symbolic link; .*never writes"
+    ):
+        prepare(tmp_path, done=1, resume=True)
+    assert target.read_text() == "precious"
+
+
+def test_a_file_in_the_place_of_the_work_folder_is_refused(tmp_path):
+    work_folder(tmp_path / "out").write_text("in the way")
+    with pytest.raises(LGFNError, match="is not a folder; lgfn upscale writes only into a folder it made"):
         prepare(tmp_path)
 
 
