@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from lgfn.config_yaml import read_config_yaml
 from lgfn.data.eval_datasets import SCORE_MODES
 from lgfn.data.train_datasets import CACHE_MODES
 from lgfn.data.windows import PADDING_MODES
@@ -49,6 +50,7 @@ from lgfn.models.deform_conv import BACKENDS
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.training.datasets import TRAIN_DATA_TYPES
 from lgfn.training.losses import LOSSES
+from lgfn.training.schedule import check_milestones
 
 
 def _choice(default: Any, *choices: Any) -> Any:
@@ -193,7 +195,7 @@ class TrainConfig:
             keeps one group. A resume may change it between values other than 1, not to or from 1.
     """
 
-    seed: int = 0
+    seed: int = _at_least(0, 0)
     device: str = _choice("auto", *DEVICES)
     precision: str = _choice("fp32", *PRECISIONS)
     batch_size: int = _at_least(8, 1)
@@ -206,7 +208,7 @@ class TrainConfig:
     eps: float = _at_least(1e-8, 0.0)
     weight_decay: float = _at_least(0.0, 0.0)
     lr_milestones: list[int] = field(default_factory=lambda: [50, 70, 90, 95])
-    lr_gamma: float = _at_least(0.5, 0.0)
+    lr_gamma: float = _above(0.5, 0.0)
     loss: str = _choice("l1", *LOSSES)
     charbonnier_eps: float = _at_least(1e-3, 0.0)
     loss_pixel_range: float = _at_least(255.0, 1e-6)
@@ -222,6 +224,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        check_milestones(self.lr_milestones)
 
 
 @dataclass
@@ -319,12 +322,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Exper
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
-    try:
-        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_config_yaml(path)
     config = config_from_dict(raw if raw is not None else {}, source=str(path), overrides=overrides)
     config.name = path.stem
     return config
@@ -426,31 +424,6 @@ def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
-def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, prefix: str = "") -> None:
-    """Raise on a key written twice in one mapping (PyYAML would silently keep the last one).
-
-    Args:
-        node: the composed YAML document (``None`` for an empty file).
-        path: the file, for the message.
-        prefix: the dotted name of the mapping ``node`` is (``"train."``), ``""`` at the top.
-    """
-    if not isinstance(node, yaml.MappingNode):
-        return
-    seen: dict[Any, int] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        line = key_node.start_mark.line + 1
-        if key is not None and key in seen:
-            what = "section" if not prefix else "key"
-            raise ConfigError(
-                f"{path}: line {line}: {what} {prefix}{key} is written twice (first on line {seen[key]}); "
-                "keep one"
-            )
-        if key is not None:
-            seen[key] = line
-            _refuse_duplicate_keys(value_node, path, f"{prefix}{key}.")
-
-
 def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
     cls = SECTIONS[name]
     hints = typing.get_type_hints(cls)
@@ -481,6 +454,12 @@ def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
         raise ConfigError(f"{source}: section {name}: {message}") from None
 
 
+def _digits(value: int) -> str:
+    """A huge integer as its first digits and length, for a message."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+
+
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation)
 
@@ -508,11 +487,16 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             return value
     elif annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value < 2**63:  # what torch and numpy take; beyond, they overflow
+                raise ConfigError(f"{where} = {_digits(value)}: expected an integer of at most 64 bits")
             return value
     elif annotation is float:
         number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ConfigError(f"{where} = {_digits(value)}: expected a finite number") from None
         elif isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             try:
                 number = float(value)
