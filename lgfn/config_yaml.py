@@ -35,8 +35,9 @@ def read_config_yaml(path: Path) -> Any:
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is no content
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); save it as UTF-8"
+            f"{path}: line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8"
         ) from None
     loader = yaml.SafeLoader(text)
     try:

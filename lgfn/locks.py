@@ -2,19 +2,29 @@
 
 A folder that a job writes for a long time (``lgfn upscale``'s work folder, a training run's folder)
 is taken with :func:`take_lock` before anything is written in it and given back with
-:func:`release_lock` on every way out. The lock file appears complete (pid included) or not at all,
-so two jobs starting at the same moment cannot both take it. A lock left by a process that no longer
-runs (killed, or the machine restarted), or one that cannot be read, is taken over: a dead job never
-blocks a folder for ever.
+:func:`release_lock` on every way out. The owner also holds an exclusive ``flock`` on the file
+(where the system has them), which the kernel takes back when the process ends however it ends:
+two jobs starting at the same moment cannot both take the folder, and a lock left by a process that
+no longer runs (killed, or the machine restarted), or one that cannot be read, is taken over, so a
+dead job never blocks a folder for ever.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: the process id alone
+    fcntl = None
 
 #: The lock file's name in a locked folder.
 LOCK_FILE = "lock"
+
+#: The open lock files of this process (resolved path -> descriptor holding the flock).
+_held: dict[str, int] = {}
 
 
 def take_lock(lock: Path) -> int | None:
@@ -25,33 +35,67 @@ def take_lock(lock: Path) -> int | None:
 
     Returns:
         ``None`` when this process now holds the lock (or already did), else the process id of the
-        live process that holds it.
+        live process that holds it (-1 when it has not written its id yet).
     """
-    for _ in range(3):  # a lock given up or taken over by others meanwhile: look again
-        if _create(lock):
+    key = str(lock.resolve())
+    if key in _held:
+        if _same_file(_held[key], lock):
             return None
-        holder = lock_holder(lock)
-        if holder == os.getpid():
+        os.close(_held.pop(key))  # that file was removed (its folder started over): take the new one
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            holder = _claim(fd, lock)
+        except BaseException:
+            os.close(fd)
+            raise
+        if holder is None:
+            _held[key] = fd
             return None
-        if holder is not None and pid_alive(holder):
+        os.close(fd)
+        if holder:
             return holder
-        _remove_stale(lock, holder)
+        # 0: the file was released and removed between our open and flock: look again
+
+
+def _claim(fd: int, lock: Path) -> int | None:
+    """Make the lock file open as ``fd`` this process's.
+
+    Returns:
+        ``None`` when it now is, the id of the live process holding it (-1 when not written yet),
+        or 0 when ``lock`` no longer names that file.
+    """
+    if not _try_flock(fd):
+        return _holder_of_locked(lock)
+    if not _same_file(fd, lock):
+        return 0
     holder = lock_holder(lock)
-    return None if holder == os.getpid() else (holder or -1)
+    if holder is not None and holder != os.getpid() and pid_alive(holder):
+        return holder  # a live process's id without its flock (no flock here, or an older lgfn)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return None
 
 
 def release_lock(lock: Path) -> None:
-    """Remove ``lock`` if this process holds it (a lock taken over by another process stays)."""
-    if lock_holder(lock) == os.getpid():
-        lock.unlink(missing_ok=True)
+    """Remove ``lock`` if this process holds it (a lock another process holds stays)."""
+    fd = _held.pop(str(lock.resolve()), None)
+    if fd is None:
+        return
+    try:
+        if _same_file(fd, lock):
+            lock.unlink(missing_ok=True)  # before the flock goes, so no one takes the old file
+    finally:
+        os.close(fd)
 
 
 def lock_holder(lock: Path) -> int | None:
-    """The process id in ``lock``; ``None`` when there is no such file or it holds no number."""
+    """The process id in ``lock``; ``None`` when there is no such file or it holds no process id."""
     try:
-        return int(lock.read_text())
+        pid = int(lock.read_text())
     except (OSError, ValueError):
         return None
+    return pid if pid > 0 else None  # 0 and -1 would name process groups to os.kill
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,47 +111,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _create(lock: Path) -> bool:
-    """Create ``lock`` holding this process's id, atomically; ``False`` if it exists.
-
-    The id is written to a file of this process's own and linked to the lock's name, so the lock
-    is never seen empty; where the file system has no hard links, an exclusive create does.
-    """
-    mine = lock.with_name(f".{lock.name}.{os.getpid()}")
-    mine.write_text(str(os.getpid()))
-    try:
-        os.link(mine, lock)
+def _try_flock(fd: int) -> bool:
+    """Take the exclusive flock on ``fd`` without waiting; ``False`` if another process has it."""
+    if fcntl is None:
         return True
-    except FileExistsError:
-        return False
-    except OSError:
-        pass  # no hard links here
-    finally:
-        mine.unlink(missing_ok=True)
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-    except FileExistsError:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(str(os.getpid()))
     return True
 
 
-def _remove_stale(lock: Path, holder: int | None) -> None:
-    """Remove the lock of ``holder``, a process that no longer runs (``None``: an unreadable lock).
-
-    It is moved aside first and removed only if it is still the one judged stale: a lock another
-    process took in the meantime is put back.
-    """
-    aside = lock.with_name(f".{lock.name}.stale.{os.getpid()}")
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
     try:
-        os.rename(lock, aside)
-    except FileNotFoundError:
-        return  # released or taken over meanwhile
-    try:
-        if lock_holder(aside) != holder:
-            os.link(aside, lock)  # a fresh lock of someone else: theirs again
+        return os.path.samestat(os.fstat(fd), os.stat(path))
     except OSError:
-        pass
-    finally:
-        aside.unlink(missing_ok=True)
+        return False
+
+
+def _holder_of_locked(lock: Path) -> int:
+    """The id of the process holding ``lock``'s flock, once it has written it over what was there
+    (-1 if it never does)."""
+    for _ in range(100):
+        holder = lock_holder(lock)
+        if holder is not None and pid_alive(holder):
+            return holder
+        time.sleep(0.01)  # between its flock and its write
+    return -1
