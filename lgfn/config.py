@@ -121,7 +121,8 @@ class DataConfig:
         cache: where degraded LR frames are kept when made on the fly: ``"none"`` (degrade every
             time), ``"memory"`` (in each loader process) or ``"disk"`` (PNG files in ``cache_dir``).
         cache_dir: folder of the disk cache; empty means ``<run folder>/lq_cache``.
-        num_workers: data loading processes per training process (0: load in the main process).
+        num_workers: data loading processes per training process (0: load in the main process; at most 4
+            per CPU core).
     """
 
     type: str = _choice("vimeo90k", *TRAIN_DATA_TYPES)
@@ -161,8 +162,8 @@ class TrainConfig:
             float in the config must be finite. A run whose steps are mostly skipped because
             the loss or gradient was not finite (a rate far too large) ends as a failure: see
             :mod:`lgfn.training.trainer`.
-        lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``.
-        lr_gamma: the factor at each milestone.
+        lr_milestones: increasing epochs (>= 1) after which the learning rate is multiplied by ``lr_gamma``.
+        lr_gamma: the factor at each milestone (> 0).
         loss: ``"l1"`` (the paper) or ``"charbonnier"`` (``sqrt(d^2 + charbonnier_eps^2)``).
         charbonnier_eps: see ``loss``; on the ``loss_pixel_range`` scale.
         loss_pixel_range: the network's output and the ground truth are multiplied by this before
@@ -174,7 +175,7 @@ class TrainConfig:
         grad_clip: clip the global gradient norm to this value (0: no clipping).
         save_every: write ``latest.pth`` every this many iterations (0: only at the end).
         keep_last: also keep the last this many ``iter_<n>.pth`` checkpoints (0: none).
-        num_threads: CPU threads per process for torch (0: torch's default).
+        num_threads: CPU threads per process for torch (0: torch's default; at most 4 per CPU core).
         pretrained: start from the weights of this checkpoint (the authors' release or a project
             checkpoint, e.g. ``checkpoints/lgfn_x4_demo.pth``) instead of a random initialisation;
             the ``model`` section must describe the same architecture. ``--resume`` takes
@@ -316,8 +317,8 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Exper
         The checked configuration, named after the file.
 
     Raises:
-        ConfigError: the file is missing or not YAML, a section or key is unknown, a value has the
-            wrong type or is not allowed, or an override is malformed.
+        ConfigError: the file is missing, not UTF-8 or not YAML (:mod:`lgfn.config_yaml`), a section or
+            key is unknown, a value has the wrong type or is not allowed, or an override is malformed.
     """
     path = Path(path)
     if not path.is_file():
