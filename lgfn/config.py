@@ -46,6 +46,7 @@ from lgfn.data.windows import PADDING_MODES
 from lgfn.devices import DEVICES, PRECISIONS
 from lgfn.errors import ConfigError
 from lgfn.evaluation.datasets import EVAL_DATASETS
+from lgfn.files import atomic_write_text
 from lgfn.models.deform_conv import BACKENDS
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.training.datasets import TRAIN_DATA_TYPES
@@ -422,7 +423,7 @@ def parse_model_overrides(items: Sequence[str]) -> dict:
 
 def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:
     """Write the resolved configuration as YAML (loads back with :func:`load_config`)."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:

@@ -23,8 +23,9 @@ except ImportError:  # Windows: the process id alone
 #: The lock file's name in a locked folder.
 LOCK_FILE = "lock"
 
-#: The open lock files of this process (resolved path -> descriptor holding the flock).
-_held: dict[str, int] = {}
+#: The open lock files of this process (resolved path -> descriptor holding the flock); a forked child
+#: inherits the parent's entries, which are not its own (:func:`_own`).
+_held: dict[str, tuple[int, int]] = {}
 
 
 def take_lock(lock: Path) -> int | None:
@@ -38,10 +39,11 @@ def take_lock(lock: Path) -> int | None:
         live process that holds it (-1 when it has not written its id yet).
     """
     key = str(lock.resolve())
-    if key in _held:
-        if _same_file(_held[key], lock):
+    fd = _own(key)
+    if fd is not None:
+        if _same_file(fd, lock):
             return None
-        os.close(_held.pop(key))  # that file was removed (its folder started over): take the new one
+        os.close(_held.pop(key)[1])  # that file was removed (its folder started over): take the new one
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -50,7 +52,7 @@ def take_lock(lock: Path) -> int | None:
             os.close(fd)
             raise
         if holder is None:
-            _held[key] = fd
+            _held[key] = (os.getpid(), fd)
             return None
         os.close(fd)
         if holder:
@@ -79,9 +81,11 @@ def _claim(fd: int, lock: Path) -> int | None:
 
 def release_lock(lock: Path) -> None:
     """Remove ``lock`` if this process holds it (a lock another process holds stays)."""
-    fd = _held.pop(str(lock.resolve()), None)
+    key = str(lock.resolve())
+    fd = _own(key)
     if fd is None:
         return
+    del _held[key]
     try:
         if _same_file(fd, lock):
             lock.unlink(missing_ok=True)  # before the flock goes, so no one takes the old file
@@ -109,6 +113,12 @@ def pid_alive(pid: int) -> bool:
     except (OverflowError, ValueError):
         return False  # no process can have such an id
     return True
+
+
+def _own(key: str) -> int | None:
+    """The descriptor of the lock this process holds under ``key``, if it does."""
+    pid, fd = _held.get(key, (None, -1))
+    return fd if pid == os.getpid() else None
 
 
 def _try_flock(fd: int) -> bool:

@@ -168,7 +168,7 @@ class RunRecord:
         ``git_revision.txt``, ``train.log`` (from the records held back since :meth:`create`), and
         for a resumed run the records an interrupted run wrote after ``iteration`` dropped."""
         save_config(self.config, self.run_dir / "config.yaml")
-        (self.run_dir / "git_revision.txt").write_text(git_revision() + "\n")
+        atomic_write_text(self.run_dir / "git_revision.txt", git_revision() + "\n")
         log_file = logging.FileHandler(self.run_dir / "train.log")
         log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
         log_file.setLevel(logging.INFO)
