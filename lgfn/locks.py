@@ -79,6 +79,12 @@ def _claim(fd: int, lock: Path) -> int | None:
     return None
 
 
+def holds_lock(lock: Path) -> bool:
+    """Whether this process holds ``lock`` (taken with :func:`take_lock` and not released)."""
+    fd = _own(str(lock.resolve()))
+    return fd is not None and _same_file(fd, lock)
+
+
 def release_lock(lock: Path) -> None:
     """Remove ``lock`` if this process holds it (a lock another process holds stays)."""
     key = str(lock.resolve())

@@ -40,7 +40,7 @@ from lgfn.checkpoint import save_checkpoint
 from lgfn.config import ExperimentConfig, save_config
 from lgfn.errors import ConfigError
 from lgfn.files import append_jsonl, atomic_write, atomic_write_text
-from lgfn.locks import LOCK_FILE, release_lock, take_lock
+from lgfn.locks import LOCK_FILE, holds_lock, release_lock, take_lock
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -137,6 +137,8 @@ class RunRecord:
         except OSError as exc:  # a file in the way, or no permission
             raise ConfigError(f"cannot make the run folder {run_dir}: {exc.strerror}") from None
         lock = run_dir / LOCK_FILE
+        if holds_lock(lock):  # a second trainer of this process (the lock would let it in)
+            raise ConfigError(f"the run folder {run_dir} is in use by another trainer of this process")
         try:
             holder = take_lock(lock)
         except OSError as exc:

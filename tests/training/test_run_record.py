@@ -148,6 +148,9 @@ def test_a_second_run_on_a_run_folder_in_use_is_refused_before_any_checkpoint(
         )
         assert "Traceback" not in err
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+        with pytest.raises(ConfigError, match=f"the run folder {run} is in use by another trainer of this"):
+            Trainer.build(load_config(config), run)  # the same process twice: refused as well
+        assert (run / "lock").read_text() == str(os.getpid())  # still the first trainer's
         first.fit()
     finally:
         first.close()
