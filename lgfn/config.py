@@ -39,16 +39,19 @@ from typing import Any
 
 import yaml
 
+from lgfn.config_yaml import read_config_yaml
 from lgfn.data.eval_datasets import SCORE_MODES
 from lgfn.data.train_datasets import CACHE_MODES
 from lgfn.data.windows import PADDING_MODES
 from lgfn.devices import DEVICES, PRECISIONS
 from lgfn.errors import ConfigError
 from lgfn.evaluation.datasets import EVAL_DATASETS
+from lgfn.files import atomic_write_text
 from lgfn.models.deform_conv import BACKENDS
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.training.datasets import TRAIN_DATA_TYPES
 from lgfn.training.losses import LOSSES
+from lgfn.training.schedule import check_milestones
 
 
 def _choice(default: Any, *choices: Any) -> Any:
@@ -119,7 +122,8 @@ class DataConfig:
         cache: where degraded LR frames are kept when made on the fly: ``"none"`` (degrade every
             time), ``"memory"`` (in each loader process) or ``"disk"`` (PNG files in ``cache_dir``).
         cache_dir: folder of the disk cache; empty means ``<run folder>/lq_cache``.
-        num_workers: data loading processes per training process (0: load in the main process).
+        num_workers: data loading processes per training process (0: load in the main process; at most 4
+            per CPU core).
     """
 
     type: str = _choice("vimeo90k", *TRAIN_DATA_TYPES)
@@ -159,8 +163,8 @@ class TrainConfig:
             float in the config must be finite. A run whose steps are mostly skipped because
             the loss or gradient was not finite (a rate far too large) ends as a failure: see
             :mod:`lgfn.training.trainer`.
-        lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``.
-        lr_gamma: the factor at each milestone.
+        lr_milestones: increasing epochs (>= 1) after which the learning rate is multiplied by ``lr_gamma``.
+        lr_gamma: the factor at each milestone (> 0).
         loss: ``"l1"`` (the paper) or ``"charbonnier"`` (``sqrt(d^2 + charbonnier_eps^2)``).
         charbonnier_eps: see ``loss``; on the ``loss_pixel_range`` scale.
         loss_pixel_range: the network's output and the ground truth are multiplied by this before
@@ -172,7 +176,7 @@ class TrainConfig:
         grad_clip: clip the global gradient norm to this value (0: no clipping).
         save_every: write ``latest.pth`` every this many iterations (0: only at the end).
         keep_last: also keep the last this many ``iter_<n>.pth`` checkpoints (0: none).
-        num_threads: CPU threads per process for torch (0: torch's default).
+        num_threads: CPU threads per process for torch (0: torch's default; at most 4 per CPU core).
         pretrained: start from the weights of this checkpoint (the authors' release or a project
             checkpoint, e.g. ``checkpoints/lgfn_x4_demo.pth``) instead of a random initialisation;
             the ``model`` section must describe the same architecture. ``--resume`` takes
@@ -193,7 +197,7 @@ class TrainConfig:
             keeps one group. A resume may change it between values other than 1, not to or from 1.
     """
 
-    seed: int = 0
+    seed: int = _at_least(0, 0)
     device: str = _choice("auto", *DEVICES)
     precision: str = _choice("fp32", *PRECISIONS)
     batch_size: int = _at_least(8, 1)
@@ -206,7 +210,7 @@ class TrainConfig:
     eps: float = _at_least(1e-8, 0.0)
     weight_decay: float = _at_least(0.0, 0.0)
     lr_milestones: list[int] = field(default_factory=lambda: [50, 70, 90, 95])
-    lr_gamma: float = _at_least(0.5, 0.0)
+    lr_gamma: float = _above(0.5, 0.0)
     loss: str = _choice("l1", *LOSSES)
     charbonnier_eps: float = _at_least(1e-3, 0.0)
     loss_pixel_range: float = _at_least(255.0, 1e-6)
@@ -222,6 +226,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        check_milestones(self.lr_milestones)
 
 
 @dataclass
@@ -313,18 +318,13 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Exper
         The checked configuration, named after the file.
 
     Raises:
-        ConfigError: the file is missing or not YAML, a section or key is unknown, a value has the
-            wrong type or is not allowed, or an override is malformed.
+        ConfigError: the file is missing, not UTF-8 or not YAML (:mod:`lgfn.config_yaml`), a section or
+            key is unknown, a value has the wrong type or is not allowed, or an override is malformed.
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
-    try:
-        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_config_yaml(path)
     config = config_from_dict(raw if raw is not None else {}, source=str(path), overrides=overrides)
     config.name = path.stem
     return config
@@ -423,32 +423,7 @@ def parse_model_overrides(items: Sequence[str]) -> dict:
 
 def save_config(config: ExperimentConfig, path: str | os.PathLike) -> None:
     """Write the resolved configuration as YAML (loads back with :func:`load_config`)."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, prefix: str = "") -> None:
-    """Raise on a key written twice in one mapping (PyYAML would silently keep the last one).
-
-    Args:
-        node: the composed YAML document (``None`` for an empty file).
-        path: the file, for the message.
-        prefix: the dotted name of the mapping ``node`` is (``"train."``), ``""`` at the top.
-    """
-    if not isinstance(node, yaml.MappingNode):
-        return
-    seen: dict[Any, int] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        line = key_node.start_mark.line + 1
-        if key is not None and key in seen:
-            what = "section" if not prefix else "key"
-            raise ConfigError(
-                f"{path}: line {line}: {what} {prefix}{key} is written twice (first on line {seen[key]}); "
-                "keep one"
-            )
-        if key is not None:
-            seen[key] = line
-            _refuse_duplicate_keys(value_node, path, f"{prefix}{key}.")
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
@@ -481,6 +456,12 @@ def _build_section(name: str, values: Mapping[str, Any], source: str) -> Any:
         raise ConfigError(f"{source}: section {name}: {message}") from None
 
 
+def _digits(value: int) -> str:
+    """A huge integer as its first digits and length, for a message."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+
+
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation)
 
@@ -508,11 +489,16 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             return value
     elif annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value < 2**63:  # what torch and numpy take; beyond, they overflow
+                raise ConfigError(f"{where} = {_digits(value)}: expected an integer of at most 64 bits")
             return value
     elif annotation is float:
         number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise ConfigError(f"{where} = {_digits(value)}: expected a finite number") from None
         elif isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             try:
                 number = float(value)

@@ -161,6 +161,21 @@ def test_a_section_or_key_written_twice_is_an_error(tmp_path: Path, text: str, m
         ("model.deformable_groups=0", "model.deformable_groups = 0 must be >= 1"),
         ("model.reduction=0", "model.reduction = 0 must be >= 1"),
         ("model.num_rcab=-1", "model.num_rcab must be >= 0, got -1"),
+        ("train.lr=1" + "0" * 399, "train.lr = 100000000000... (400 digits): expected a finite number"),
+        ("train.seed=-1", "train.seed = -1 must be >= 0"),
+        (f"train.seed={2**64}", f"train.seed = {2**64}: expected an integer of at most 64 bits"),
+        (f"train.iterations={2**63}", f"train.iterations = {2**63}: expected an integer of at most 64 bits"),
+        ("train.lr_gamma=0", "train.lr_gamma = 0.0 must be > 0.0"),
+        (
+            "train.lr_milestones=[-1]",
+            "train.lr_milestones must be epochs >= 1 (after which the rate drops), got [-1]",
+        ),
+        (
+            "train.lr_milestones=[0, 5]",
+            "train.lr_milestones must be epochs >= 1 (after which the rate drops), got [0, 5]",
+        ),
+        ("train.lr_milestones=[5, 3]", "train.lr_milestones must increase from one to the next, got [5, 3]"),
+        ("train.lr_milestones=[5, 5]", "train.lr_milestones must increase from one to the next, got [5, 5]"),
     ],
 )
 def test_non_finite_and_absurd_values_are_errors_naming_the_key(
@@ -170,6 +185,13 @@ def test_non_finite_and_absurd_values_are_errors_naming_the_key(
     with pytest.raises(ConfigError) as info:
         load_config(path, [override])
     assert str(info.value) == f"{path}: {message}"
+
+
+def test_the_largest_seed_and_a_late_milestone_are_accepted(tmp_path: Path) -> None:
+    """Bounds, not taste: a 64-bit seed is a seed, and a milestone past the run's end is only warned
+    about when the run's length is known (:mod:`lgfn.training.schedule`)."""
+    config = load_config(write(tmp_path, ""), [f"train.seed={2**63 - 1}", "train.lr_milestones=[1, 500]"])
+    assert (config.train.seed, config.train.lr_milestones) == (2**63 - 1, [1, 500])
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:

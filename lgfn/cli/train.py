@@ -12,6 +12,7 @@ from lgfn.cli.console import setup_logging
 from lgfn.config import load_config
 from lgfn.errors import LGFNError
 from lgfn.files import DISK_FULL
+from lgfn.training.run_record import default_run_folder
 from lgfn.training.trainer import Trainer
 
 
@@ -22,7 +23,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
         description="Train LGFN. Multi-GPU: torchrun --nproc_per_node=N train.py -c CONFIG ...",
     )
     parser.add_argument("-c", "--config", required=True, help="experiment YAML file (see configs/)")
-    parser.add_argument("--out", help="run folder (default: runs/<config name>)")
+    parser.add_argument(
+        "--out", help="run folder (default: runs/<config name>; for a run folder's config.yaml, that folder)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from <run folder>/latest.pth")
     parser.add_argument(
         "--set",
@@ -50,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)  # one process speaks for the run
     config = load_config(args.config, args.overrides)
-    run_dir = Path(args.out) if args.out else Path("runs") / config.name
+    run_dir = Path(args.out) if args.out else default_run_folder(Path(args.config), config)
     try:
         Trainer.build(config, run_dir, resume=args.resume).fit()
     except OSError as exc:

@@ -34,13 +34,12 @@ from typing import Any
 
 from lgfn.errors import LGFNError
 from lgfn.files import DISK_FULL, atomic_write_text, settings_changes
+from lgfn.locks import LOCK_FILE, release_lock, take_lock
 
 logger = logging.getLogger(__name__)
 
 #: The settings a work folder was made with, checked before it is resumed.
 JOB_FILE = "job.json"
-#: Holds the process id of the run writing a work folder.
-LOCK_FILE = "lock"
 
 
 def work_folder(path: str | os.PathLike) -> Path:
@@ -165,34 +164,20 @@ def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
 
 
 def lock_work_folder(work: Path, path: Path) -> None:
-    """Mark ``work`` as this process's, taking it over from a process that no longer runs.
+    """Mark ``work`` as this process's, taking it over from a process that no longer runs
+    (:func:`lgfn.locks.take_lock`).
 
     Raises:
         LGFNError: another live process holds it (``path`` names the output in the message).
     """
-    lock = work / LOCK_FILE
-    try:
-        holder = int(lock.read_text())
-    except (OSError, ValueError):
-        holder = None
-    if holder is not None and holder != os.getpid() and _pid_alive(holder):
+    holder = take_lock(work / LOCK_FILE)
+    if holder is not None:
         raise LGFNError(f"another run (process {holder}) is writing {path}; wait for it or stop it first")
-    lock.write_text(str(os.getpid()))
 
 
 def unlock_work_folder(work: Path) -> None:
     """Release ``work`` for a later run (its finished work stays)."""
-    (work / LOCK_FILE).unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
+    release_lock(work / LOCK_FILE)
 
 
 def move_into_place(temporary: Path, path: Path, overwrite: bool) -> None:

@@ -3,6 +3,7 @@
 - :mod:`~lgfn.training.trainer`: the loop (:class:`~lgfn.training.trainer.Trainer`): steps, logging,
   validation, checkpoints, stopping;
 - :mod:`~lgfn.training.optimisation`: the network, Adam, the schedule and one optimisation step;
+- :mod:`~lgfn.training.schedule`: the checks of the schedule's milestones;
 - :mod:`~lgfn.training.losses`: the training loss;
 - :mod:`~lgfn.training.offsets`: the alignment's offset statistics and the offset layers' learning rate;
 - :mod:`~lgfn.training.datasets`: the training and validation data and the loader;

@@ -3,6 +3,7 @@ global batch and learning rate that follow from the number of processes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,11 @@ from lgfn.errors import ConfigError
 
 if TYPE_CHECKING:
     from lgfn.config import ExperimentConfig
+
+
+#: ``train.num_threads`` and ``data.num_workers`` may be at most this many times the machine's CPU
+#: cores: more only makes them wait for each other (and a million would exhaust the machine).
+PER_CORE_LIMIT = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ def start_process(config: ExperimentConfig) -> TrainingProcess:
         LGFNError: the device is not available.
     """
     cfg = config.train
+    check_process_counts(config)
     # The device type picks the process group's backend; the GPU index comes from the group.
     device_type = resolve_device(cfg.device, option="train.device").type
     dist = distributed.init_distributed(device_type)
@@ -68,6 +75,26 @@ def start_process(config: ExperimentConfig) -> TrainingProcess:
     _set_torch_options(device, cfg.num_threads)
     lr = cfg.lr * dist.world_size if (cfg.batch_per_gpu and cfg.scale_lr) else cfg.lr
     return TrainingProcess(dist, device, global_batch, lr)
+
+
+def check_process_counts(config: ExperimentConfig) -> None:
+    """Refuse more torch threads or loader processes than :data:`PER_CORE_LIMIT` per CPU core.
+
+    Raises:
+        ConfigError: naming the key, its value and the limit on this machine.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = PER_CORE_LIMIT * cores
+    counts = (
+        ("train.num_threads", config.train.num_threads, "0: torch's default"),
+        ("data.num_workers", config.data.num_workers, "0: load in the training process"),
+    )
+    for key, value, zero in counts:
+        if value > limit:
+            raise ConfigError(
+                f"{key} = {value} is more than {PER_CORE_LIMIT} per CPU core of this machine ({cores} "
+                f"cores): use at most {limit} ({zero})"
+            )
 
 
 def _set_torch_options(device: torch.device, num_threads: int) -> None:

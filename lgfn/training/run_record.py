@@ -2,6 +2,7 @@
 (JSON Lines, CSV, TensorBoard) and the checkpoints::
 
     RUN/
+      lock               the process id of the run training in it, while it runs
       config.yaml        the resolved configuration (loads with -c)
       git_revision.txt   the code's git revision ("unknown" outside a repository)
       train.log          the log
@@ -24,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import logging.handlers
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,7 @@ from lgfn.checkpoint import save_checkpoint
 from lgfn.config import ExperimentConfig, save_config
 from lgfn.errors import ConfigError
 from lgfn.files import append_jsonl, atomic_write, atomic_write_text
+from lgfn.locks import LOCK_FILE, holds_lock, release_lock, take_lock
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -45,12 +48,26 @@ if TYPE_CHECKING:
 LATEST = "latest.pth"
 BEST = "best.pth"
 FINAL = "final.pth"
+#: Files that only a run folder holds beside its ``config.yaml``.
+RUN_MARKERS = ("git_revision.txt", LATEST)
 #: The columns of ``validation.csv``.
 VALIDATION_FIELDS = ("iteration", "epoch", "psnr", "ssim")
 #: The training record's values that TensorBoard plots, under ``train/<name>``.
 _TRAIN_SCALARS = ("loss", "lr", "it_per_s", "epoch", "skipped_steps")
 #: Entries of a training record that hold one value per alignment stage (TensorBoard: ``.../stage<k>``).
 _STAGE_SCALARS = ("offset_abs_mean", "mask_mean")
+
+
+def default_run_folder(config_path: Path, config: ExperimentConfig) -> Path:
+    """Where ``train.py -c CONFIG`` trains without ``--out``: ``runs/<config name>``, except that a
+    run folder's own ``config.yaml`` (beside its ``git_revision.txt`` or ``latest.pth``) means that
+    run folder, so ``train.py -c runs/x/config.yaml --resume`` continues ``runs/x`` (the experiment
+    then takes the folder's name)."""
+    folder = config_path.parent
+    if config_path.name == "config.yaml" and any((folder / name).exists() for name in RUN_MARKERS):
+        config.name = folder.absolute().name
+        return folder
+    return Path("runs") / config.name
 
 
 def git_revision() -> str:
@@ -72,29 +89,39 @@ def git_revision() -> str:
 class RunRecord:
     """The run folder of one training run, kept by rank 0 (see the module docstring).
 
-    Open it with :meth:`create`; the constructor only stores what that made. :meth:`close` detaches
-    the log file and closes TensorBoard.
+    Open it with :meth:`create` (which locks it) and start writing it with :meth:`begin` once the
+    run's checks have passed; the constructor only stores what that made. :meth:`close` detaches
+    the log file, closes TensorBoard and unlocks the folder.
 
     Args:
         run_dir: the run folder.
-        log_handler: the handler writing ``train.log``, attached to the ``lgfn`` logger.
+        config: the resolved experiment (``config.yaml``; ``train.keep_last`` checkpoints to keep).
+        log_handler: the handler holding the package's log records until :meth:`begin` sends them,
+            and the later ones, to ``train.log``; attached to the ``lgfn`` logger.
         previous_level: the ``lgfn`` logger's level before the handler was attached.
-        keep_last: how many ``iter_<n>.pth`` checkpoints to keep (0: none).
     """
 
     def __init__(
-        self, run_dir: Path, log_handler: logging.Handler, previous_level: int, keep_last: int
+        self,
+        run_dir: Path,
+        config: ExperimentConfig,
+        log_handler: logging.handlers.MemoryHandler,
+        previous_level: int,
     ) -> None:
         self.run_dir = run_dir
-        self.keep_last = keep_last
-        self._log_handler = log_handler
+        self.config = config
+        self.keep_last = config.train.keep_last
+        self._log_handler: logging.Handler = log_handler
         self._previous_level = previous_level
         self._writer: SummaryWriter | None = None  # TensorBoard, once open_tensorboard is called
 
     @classmethod
     def create(cls, run_dir: Path, config: ExperimentConfig, resume: bool) -> RunRecord:
-        """Make (or reopen) the run folder, send the package's log to ``train.log`` and write
-        ``config.yaml`` and ``git_revision.txt``.
+        """Make (or reopen) the run folder and lock it for this process (:data:`~lgfn.locks.LOCK_FILE`
+        holds its pid until :meth:`close`); the package's log is held back until :meth:`begin`.
+
+        Nothing else is written, so a run refused by a later check (a resume that does not fit)
+        leaves the folder as it was.
 
         Args:
             run_dir: the run folder (created with its parents).
@@ -102,33 +129,59 @@ class RunRecord:
             resume: the run continues the one in ``run_dir``.
 
         Raises:
-            ConfigError: the folder cannot be made, or it holds a run and ``resume`` is false.
+            ConfigError: the folder cannot be made, another live process trains in it, or it holds
+                a run and ``resume`` is false.
         """
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file in the way, or no permission
             raise ConfigError(f"cannot make the run folder {run_dir}: {exc.strerror}") from None
+        lock = run_dir / LOCK_FILE
+        if holds_lock(lock):  # a second trainer of this process (the lock would let it in)
+            raise ConfigError(f"the run folder {run_dir} is in use by another trainer of this process")
+        try:
+            holder = take_lock(lock)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to the run folder {run_dir}: {exc.strerror}") from None
+        if holder is not None:
+            raise ConfigError(
+                f"the run folder {run_dir} is in use by another training run (process {holder}); wait "
+                "for it or stop it first, or pass --out to train into another folder"
+            )
         if (run_dir / LATEST).exists() and not resume:
+            release_lock(lock)
             raise ConfigError(
                 f"{run_dir} already holds a training run ({LATEST}); pass --resume to continue it "
                 "or --out to train into another folder"
             )
-        # The package's records go to train.log at INFO whatever the console shows.
-        handler = logging.FileHandler(run_dir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-        handler.setLevel(logging.INFO)
+        # The package's records go to train.log at INFO whatever the console shows; until the run's
+        # checks have passed they wait in memory (the capacity is never reached in that time).
+        held = logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
+        held.setLevel(logging.INFO)
         package_logger = logging.getLogger("lgfn")
-        record = cls(run_dir, handler, package_logger.level, config.train.keep_last)
-        package_logger.addHandler(handler)
+        record = cls(run_dir, config, held, package_logger.level)
+        package_logger.addHandler(held)
         if package_logger.getEffectiveLevel() > logging.INFO:
             package_logger.setLevel(logging.INFO)
-        try:
-            save_config(config, run_dir / "config.yaml")
-            (run_dir / "git_revision.txt").write_text(git_revision() + "\n")
-        except BaseException:
-            record.close()
-            raise
         return record
+
+    def begin(self, iteration: int = 0) -> None:
+        """Start writing the run folder, once every check has passed: ``config.yaml``,
+        ``git_revision.txt``, ``train.log`` (from the records held back since :meth:`create`), and
+        for a resumed run the records an interrupted run wrote after ``iteration`` dropped."""
+        save_config(self.config, self.run_dir / "config.yaml")
+        atomic_write_text(self.run_dir / "git_revision.txt", git_revision() + "\n")
+        log_file = logging.FileHandler(self.run_dir / "train.log")
+        log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+        log_file.setLevel(logging.INFO)
+        held, package_logger = self._log_handler, logging.getLogger("lgfn")
+        package_logger.addHandler(log_file)
+        package_logger.removeHandler(held)
+        held.setTarget(log_file)
+        held.close()  # hands the held records to train.log
+        self._log_handler = log_file
+        if iteration:
+            self.drop_records_after(iteration)
 
     @property
     def latest(self) -> Path:
@@ -224,15 +277,26 @@ class RunRecord:
         """Write ``final.pth``: the weights at the end."""
         save_checkpoint(self.final, model, extra)
 
-    def close(self) -> None:
-        """Close TensorBoard and detach ``train.log`` (the ``lgfn`` logger gets its level back)."""
+    def close(self, remove: Path | None = None) -> None:
+        """Close TensorBoard, detach ``train.log`` (the ``lgfn`` logger gets its level back) and give
+        the run folder back (its lock removed).
+
+        Args:
+            remove: a folder this run made (the run folder or one above it), removed instead, lock
+                and all, when the run fails before it starts.
+        """
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         package_logger = logging.getLogger("lgfn")
         package_logger.removeHandler(self._log_handler)
         package_logger.setLevel(self._previous_level)
+        if isinstance(self._log_handler, logging.handlers.MemoryHandler):
+            self._log_handler.setTarget(None)  # never begun: the held records stay on the console only
         self._log_handler.close()
+        if remove is not None:
+            shutil.rmtree(remove, ignore_errors=True)  # while locked: no other run has it meanwhile
+        release_lock(self.run_dir / LOCK_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

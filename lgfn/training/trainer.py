@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from lgfn.training.optimisation import Optimisation
 from lgfn.training.process import TrainingProcess, start_process
 from lgfn.training.resume import capture_rng_states, read_resume_checkpoint, restore_rng_states
 from lgfn.training.run_record import FINAL, LATEST, RunRecord
+from lgfn.training.schedule import warn_unreached_milestones
 from lgfn.training.signals import StopRequests
 from lgfn.training.validation import score_model
 
@@ -120,9 +120,11 @@ class Trainer:
             A trainer ready to :meth:`fit`.
 
         Raises:
-            ConfigError, CheckpointError, LGFNError: a user error (the config or the data does not
-                pass its checks); what was opened is closed first, and the run folder is removed
-                again if this call created it (a folder that was there before is left as it is).
+            ConfigError, CheckpointError, LGFNError: a user error (the config, the data or the
+                resumed checkpoint does not pass its checks, or another run trains in ``run_dir``);
+                what was opened is closed first, nothing in the run folder was changed (rank 0 writes
+                it only once every check has passed) and the folder is removed again if this call
+                created it.
         """
         run_dir = Path(run_dir)
         process = start_process(config)
@@ -141,13 +143,14 @@ class Trainer:
             trainer = cls(config, run_dir, process, record, data, optimisation, offsets)
             if resume:
                 trainer._resume()
-            if record is not None and config.log.tensorboard:
-                record.open_tensorboard(trainer.iteration)
-        except BaseException:
+            distributed.barrier(process.dist)  # every process passed its checks: the run folder changes
             if record is not None:
-                record.close()
-            if made is not None and process.dist.is_main:
-                shutil.rmtree(made, ignore_errors=True)
+                record.begin(trainer.iteration)
+                if config.log.tensorboard:
+                    record.open_tensorboard(trainer.iteration)
+        except BaseException:
+            if record is not None:  # a folder this run made goes again; another run's is never touched
+                record.close(remove=made)
             distributed.shutdown(process.dist)
             raise
         trainer._log_start()
@@ -162,8 +165,6 @@ class Trainer:
         self.optimisation.load_state(state)
         self.best = dict(state.get("best", self.best))
         restore_rng_states(state["rng"])
-        if self.record is not None:
-            self.record.drop_records_after(self.iteration)
         logger.info("resumed from %s at iteration %d (epoch %d)", path, self.iteration, self.epoch)
 
     def _log_start(self) -> None:
@@ -177,6 +178,10 @@ class Trainer:
         hint = backend_hint(device.type, self.config.model.dcn_backend)
         if hint and dist.is_main:
             logger.info(hint)
+        if dist.is_main:
+            warn_unreached_milestones(
+                self.config.train.lr_milestones, self.iterations_per_epoch, self.total_iterations
+            )
 
     # -- progress --------------------------------------------------------------------------------
 

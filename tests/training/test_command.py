@@ -110,3 +110,51 @@ def test_a_full_disk_is_one_error_line_and_the_run_resumes(
     monkeypatch.undo()
     assert run_main(main, [*argv, "--resume"]) == 0
     assert load_checkpoint(tmp_path / "run" / "final.pth")["iteration"] == 3
+
+
+def test_a_run_folders_own_config_resumes_that_run(clips: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """``-c runs/x/config.yaml --resume`` without --out continues runs/x (it used to start runs/config)."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips).to_dict()))
+    monkeypatch.chdir(tmp_path)
+    assert run_main(main, ["-c", str(config), "--out", "runs/x", "--set", "train.iterations=1"]) == 0
+    own = str(Path("runs", "x", "config.yaml"))
+    capsys.readouterr()
+    assert run_main(main, ["-c", own]) == 2  # without --resume: refused, not a new run elsewhere
+    assert "runs/x already holds a training run (latest.pth); pass --resume" in capsys.readouterr().err
+    assert run_main(main, ["-c", own, "--resume", "--set", "train.iterations=2"]) == 0
+    assert "resumed from runs/x/latest.pth at iteration 1" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "runs" / "x" / "final.pth")["iteration"] == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"train:\n  pretrained: caf\xe9.pth\n", "line 2: not UTF-8 text (byte 0xe9); save it as UTF-8"),
+        (
+            b"train:\n  lr: 1" + b"0" * 399 + b"\n",
+            "train.lr = 100000000000... (400 digits): expected a finite",
+        ),
+        (b"train:\n  seed: -1\n", "train.seed = -1 must be >= 0"),
+        (
+            b"train:\n  seed: 18446744073709551616\n",
+            "train.seed = 18446744073709551616: expected an integer of",
+        ),
+        (b"train:\n  num_threads: 1000000\n", "train.num_threads = 1000000 is more than 4 per CPU core"),
+        (b"data:\n  num_workers: 1000000\n", "data.num_workers = 1000000 is more than 4 per CPU core"),
+        (b"train:\n  lr_milestones: [-1]\n", "train.lr_milestones must be epochs >= 1"),
+    ],
+)
+def test_bad_config_values_are_one_error_line(
+    clips: Path, tmp_path: Path, capsys, text: bytes, message: str
+) -> None:
+    odd = tmp_path / "odd.yaml"
+    odd.write_bytes(text)
+    argv = ["-c", str(odd), "--out", str(tmp_path / "run"), "--set", f"data.root={clips}"]
+    argv += ["--set", "data.type=frame_folders", "--set", "train.device=cpu"]
+    assert run_main(main, argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and message in err
+    assert not (tmp_path / "run").exists()

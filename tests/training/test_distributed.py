@@ -18,6 +18,7 @@ import yaml
 from lgfn.checkpoint import load_checkpoint
 from lgfn.config import ExperimentConfig
 from lgfn.distributed import DistributedContext, any_process, barrier
+from lgfn.locks import release_lock, take_lock
 from lgfn.models import LGFN
 from lgfn.training.distributed import ShardedEpochSampler
 from lgfn.training.trainer import Trainer
@@ -130,6 +131,30 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
     # Rank 0 alone wrote the run folder: one log, one metrics line per iteration.
     records = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(records) == 4
+    assert not (tmp_path / "two" / "lock").exists()  # rank 0's lock, given back at the end
+
+
+@pytest.mark.slow
+def test_torchrun_on_a_run_folder_in_use_stops_with_rank_0s_one_line(tmp_path: Path) -> None:
+    """Rank 0 owns the run folder: it is refused, says so in one line, and the other rank goes too."""
+    clips = write_clips(tmp_path / "clips")
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(tiny_config(clips, train={"epochs": 2}).to_dict()))
+    run = tmp_path / "two"
+    run.mkdir()
+    assert take_lock(run / "lock") is None  # this process trains there (as far as the lock says)
+    try:
+        command, env = two_process_training(config_file, run)
+        result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        release_lock(run / "lock")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: the run folder {run} is in use by another training run (process {os.getpid()}); wait "
+        "for it or stop it first, or pass --out to train into another folder"
+    ]
+    assert sorted(p.name for p in run.iterdir()) == []  # nothing written, the lock given back
 
 
 def initial_weights(config: ExperimentConfig) -> dict[str, torch.Tensor]:

@@ -130,3 +130,43 @@ def test_a_changed_schedule_on_resume_is_applied_and_recorded(
     (warning,) = [r.getMessage() for r in caplog.records if "config differs" in r.getMessage()]
     assert "(train.iterations, train.lr, train.weight_decay)" in warning
     assert "the new values apply after iteration 1 (config.yaml holds them)" in warning
+
+
+def run_folder_files(run: Path) -> dict[str, bytes]:
+    """Every file in a run folder with its content."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"model": {"num_features": 12}}, "was trained with model"),  # read_resume_checkpoint's check
+        ({"train": {"offset_lr_factor": 0.5}}, "cannot change to or from 1"),  # load_state's check
+    ],
+)
+def test_a_refused_resume_changes_nothing_in_the_run_folder(
+    clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture, change: dict, refusal: str
+) -> None:
+    """The run then still resumes with its own config.yaml (which a refused resume used to replace)."""
+    run = tmp_path / "run"
+    assert run_main(main, ["-c", str(write_tiny(clips, tmp_path, iterations=1)), "--out", str(run)]) == 0
+    before = run_folder_files(run)
+    changed = write_tiny(clips, tmp_path, name="changed.yaml", iterations=2, **change)
+    capsys.readouterr()
+    assert run_main(main, ["-c", str(changed), "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert refusal in err.splitlines()[-1] and "Traceback" not in err
+    assert run_folder_files(run) == before
+    own = ["-c", str(run / "config.yaml"), "--out", str(run), "--resume", "--set", "train.iterations=2"]
+    assert run_main(main, own) == 0
+    assert load_checkpoint(run / "final.pth")["iteration"] == 2
+
+
+def write_tiny(clips: Path, folder: Path, name: str = "tiny.yaml", iterations: int = 1, **change) -> Path:
+    """The tiny experiment (with ``change``'s sections updated) as a config file."""
+    raw = tiny_config(clips, train={"iterations": iterations}).to_dict()
+    for section, values in change.items():
+        raw[section].update(values)
+    path = folder / name
+    path.write_text(yaml.safe_dump(raw))
+    return path

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import lgfn
 from lgfn.checkpoint import load_checkpoint
@@ -111,3 +116,67 @@ def test_records_past_the_resumed_iteration_are_dropped(clips: Path, tmp_path: P
     assert (run / "metrics.jsonl").read_text() == "".join(json.dumps(r) + "\n" for r in lines[:2])
     assert (run / "validation.csv").read_bytes() == b"iteration,epoch,psnr,ssim\r\n2,1,20.5,0.5\r\n"
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def train_py(config: Path, run: Path, *options: str) -> subprocess.Popen:
+    """``train.py -c config --out run`` in a process of its own."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(REPO / "train.py"), "-c", str(config), "--out", str(run), *options]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_run_on_a_run_folder_in_use_is_refused_before_any_checkpoint(
+    clips: Path, tmp_path: Path
+) -> None:
+    """Two train.py on one folder: the second says who holds it and leaves every file as it was."""
+    run = tmp_path / "run"
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips, train={"iterations": 1}).to_dict()))
+    first = Trainer.build(load_config(config), run)  # holds the folder; no latest.pth yet
+    try:
+        assert (run / "lock").read_text() == str(os.getpid())
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+        second = train_py(config, run)
+        _, err = second.communicate(timeout=300)
+        assert second.returncode == 2, err
+        assert err.strip().splitlines()[-1] == (
+            f"error: the run folder {run} is in use by another training run (process {os.getpid()}); "
+            "wait for it or stop it first, or pass --out to train into another folder"
+        )
+        assert "Traceback" not in err
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+        with pytest.raises(ConfigError, match=f"the run folder {run} is in use by another trainer of this"):
+            Trainer.build(load_config(config), run)  # the same process twice: refused as well
+        assert (run / "lock").read_text() == str(os.getpid())  # still the first trainer's
+        first.fit()
+    finally:
+        first.close()
+    assert not (run / "lock").exists()  # released: the folder is free again
+    assert load_checkpoint(run / "final.pth")["iteration"] == 1
+
+
+def test_a_killed_runs_lock_does_not_block_its_resume(clips: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(clips, train={"epochs": 500}).to_dict()))
+    killed = train_py(config, run)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "latest.pth").exists() and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (run / "lock").read_text() == str(killed.pid)
+        with pytest.raises(ConfigError, match=rf"in use by another training run \(process {killed.pid}\)"):
+            Trainer.build(load_config(config), run, resume=True)
+    finally:
+        killed.kill()  # SIGKILL: no way out runs, the lock file stays behind
+        killed.communicate(timeout=60)
+    assert (run / "lock").read_text() == str(killed.pid)
+    resumed = Trainer.build(load_config(config), run, resume=True)
+    try:
+        assert (run / "lock").read_text() == str(os.getpid()) and resumed.iteration >= 1
+    finally:
+        resumed.close()
+    assert not (run / "lock").exists()
