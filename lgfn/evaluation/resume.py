@@ -286,8 +286,8 @@ class ResumeLog:
 
     def record(self, key: str, scores: ClipScores, data: str) -> None:
         """Append one finished clip (pushed to the disk: a crash loses at most this line)."""
+        self.recorded += 1  # first: an interruption inside the append may leave the line written
         append_jsonl(self.path, _entry(key, scores, data))
-        self.recorded += 1
 
     def stop(self, reason: str) -> None:
         """Note how the run ended (``"interrupted"``, ``"error: ..."``); a log without clips goes."""

@@ -21,7 +21,7 @@ from lgfn.errors import ConfigError
 from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.temporal import tof
 from lgfn.inference.upscaler import Upscaler
-from lgfn.metrics import calculate_psnr_ssim
+from lgfn.metrics import SSIM_WINDOW, calculate_psnr_ssim
 
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
@@ -181,13 +181,21 @@ def clip_result(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> di
 
 
 def check_crop_border(crop_border: int, key: str, shape: tuple[int, ...]) -> None:
-    """Refuse a border crop that leaves nothing of a clip's ``(h, w, 3)`` frames to score.
+    """Refuse a clip whose ``(h, w, 3)`` frames, less ``crop_border`` at each side, are too small to score
+    (SSIM needs :data:`~lgfn.metrics.SSIM_WINDOW` pixels each way).
 
     Raises:
-        ConfigError: ``2 * crop_border`` is at least the frame's height or width.
+        ConfigError: the border crop leaves too little (or the frames are too small to start with).
     """
-    if 2 * crop_border >= min(shape[:2]):
+    h, w = shape[:2]
+    if min(h, w) - 2 * crop_border >= SSIM_WINDOW:
+        return
+    if crop_border == 0 or min(h, w) < SSIM_WINDOW:
         raise ConfigError(
-            f"--crop-border {crop_border} leaves nothing of clip {key}'s {shape[1]}x{shape[0]} frames: "
-            f"it can be at most {(min(shape[:2]) - 1) // 2}"
+            f"clip {key}'s {w}x{h} frames are too small to score: SSIM needs at least "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels"
         )
+    raise ConfigError(
+        f"--crop-border {crop_border} leaves nothing of clip {key}'s {w}x{h} frames to score (SSIM needs "
+        f"{SSIM_WINDOW}x{SSIM_WINDOW}): it can be at most {(min(h, w) - SSIM_WINDOW) // 2}"
+    )
