@@ -22,8 +22,10 @@ Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR fr
 asked with ``--metrics`` (tOF, tLP), and, for the paper's protocol, the paper's Bicubic and LGFN
 scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead).
 Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
-``--resume``. The work is done by :mod:`lgfn.evaluation`; this module reads the command line and
-reports.
+``--resume``. ``--out`` is locked while a run writes it and kept apart from the inputs; a finished
+evaluation there of other settings is replaced only with ``--overwrite`` (:mod:`lgfn.evaluation.outputs`,
+:func:`lgfn.evaluation.resume.check_finished`). The work is done by :mod:`lgfn.evaluation`; this
+module reads the command line and reports.
 
 Sharded over N processes (CPU or GPUs, one machine or several), with the same files as one process::
 

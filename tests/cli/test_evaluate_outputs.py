@@ -249,7 +249,7 @@ def test_a_border_crop_that_leaves_nothing(vid4_tree: Path, tmp_path: Path, caps
 
 def test_sigterm_says_how_to_continue(tmp_path: Path) -> None:
     """SIGTERM (a scheduler's preemption) once printed only ``interrupted``."""
-    for clip in range(40):
+    for clip in range(100):  # enough that the run is still scoring when the signal comes
         _frames(tmp_path / "clips" / f"c{clip:02d}", 3, clip, size=96)
     out = tmp_path / "out"
     argv = ["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--method", "bicubic"]
