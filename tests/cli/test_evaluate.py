@@ -258,8 +258,14 @@ def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert "Traceback" not in result.stderr
 
-    # The clip before the broken one is scored and kept for --resume.
+    # The clip before the broken one is scored and kept for --resume, and the log says how the run ended.
     assert finished_clips(tmp_path / "out") == ["alpha"]
+    code, _, stderr = _run(argv, capsys)
+    assert (
+        code == 2
+        and "holds the scores of 1 clip(s) of an evaluation that stopped on an error (error: " in stderr
+    )
+    assert "corrupt or truncated image file" in stderr and "interrupted" not in stderr
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
     code, _, stderr = _run([*argv, "--clips", "beta", "--resume"], capsys)
