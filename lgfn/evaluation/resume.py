@@ -168,6 +168,8 @@ def _take(record: ResumeRecord, entry: Any, first: bool) -> None:
     else:
         metrics = record.settings.get("protocol.metrics", list(DEFAULT_METRICS))
         key, scores, data = _clip_line(entry, metrics)
+        if key in record.clips:
+            raise ValueError(f"clip {key} is recorded twice")
         record.clips[key], record.data[key] = scores, data
 
 

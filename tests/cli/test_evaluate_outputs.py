@@ -278,3 +278,4 @@ def test_sigterm_says_how_to_continue(tmp_path: Path) -> None:
         "interrupted",
     ]
     assert json.loads((out / "partial.jsonl").read_text().splitlines()[-1]) == {"stopped": "interrupted"}
+    assert not (out / "lock").exists()  # released for the run that continues

@@ -120,6 +120,7 @@ def test_reading_tolerates_only_a_last_line_cut_short(tmp_path: Path) -> None:
         (lambda e: e["rows"][0].update(frame="1"), 'clip b: a row.s "clip" must be .b., "frame" an integer'),
         (lambda e: e.update(rows=[]), 'clip b: "rows" must be a list of its scored frames'),
         (lambda e: e.pop("data"), "a clip's line without data"),
+        (lambda e: e.update(clip="a", rows=[{**e["rows"][0], "clip": "a"}]), "clip a is recorded twice"),
     ],
 )
 def test_a_clip_line_must_be_whole_and_valid(tmp_path: Path, edit, message: str) -> None:
