@@ -2,18 +2,22 @@
 
 :func:`evaluate` runs an upscaler (:class:`lgfn.inference.VideoSuperResolver`, the bicubic baseline
 :class:`lgfn.inference.BicubicUpscaler`, or any :class:`~lgfn.evaluation.scoring.Upscaler`) over an
-:class:`~lgfn.data.eval_datasets.EvalDataset`. It composes the evaluation's parts:
+:class:`~lgfn.data.eval_datasets.EvalDataset`, in two steps: :func:`plan_evaluation` checks the
+output folder (what a stopped or finished evaluation left there) and writes nothing, so that
+several evaluations are all checked before the first runs; :meth:`Evaluation.run` does the work.
+It composes the evaluation's parts:
 
 - :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
-- :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that an interrupted run continues;
+- :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that a stopped run continues, and
+  ``settings.json``, what a finished one was made with;
 - :mod:`lgfn.evaluation.sharding` splits the clips over the processes of a torchrun;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
   ``per_frame.csv``;
 - :mod:`lgfn.evaluation.paper` puts the paper's published scores beside them (``"paper"``).
 
-Files written when ``out_dir`` is given: ``metrics.json``, ``per_frame.csv``, with ``save_images``
-the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while it runs
-``partial.jsonl``.
+Files written when ``out_dir`` is given: ``metrics.json``, ``per_frame.csv``, ``settings.json``, with
+``save_images`` the super-resolved frames as ``images/<clip>/<frame file stem>.png``, and while it
+runs ``partial.jsonl``.
 """
 
 from __future__ import annotations

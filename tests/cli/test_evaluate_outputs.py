@@ -189,6 +189,42 @@ def test_resume_of_several_checkpoints_keeps_the_finished_one(
     assert code == 0 and len(calls) == 2 and stderr.count("is complete") == 2
 
 
+def _stop_in_beta(argv: list, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run bicubic ``argv`` and stop it (Ctrl-C) when the second clip, beta, starts."""
+    real = evaluate.BicubicUpscaler.upscale_clip
+    seen: list[int] = []
+
+    def stop_in_beta(self, frames, *args, **kwargs):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(1)
+        return real(self, frames, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate.BicubicUpscaler, "upscale_clip", stop_in_beta)
+        assert _run(argv, capsys)[0] == 130
+
+
+def test_resume_on_other_data_is_refused(vid4_tree: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """--resume with another --data-root once averaged the old run's alpha with the new beta."""
+    other = tmp_path / "other"
+    for seed, clip in enumerate(["alpha", "beta"]):
+        _frames(other / "GT" / clip, 4, seed + 10)
+    out = tmp_path / "out"
+    _stop_in_beta(_bicubic(vid4_tree, out), capsys, monkeypatch)
+    code, _, stderr = _run([*_bicubic(other, out), "--resume"], capsys)
+    assert code == 2
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: cannot resume the evaluation in {out}: the frame files of clip(s) alpha are not those it "
+        "scored (another --data-root or --lr-root, or changed files); use the same data, or delete "
+        f"{out / 'partial.jsonl'} to start over"
+    )
+    assert _run([*_bicubic(vid4_tree, out), "--resume"], capsys)[0] == 0  # the same data continues
+    alone = tmp_path / "alone"
+    assert _run(_bicubic(vid4_tree, alone), capsys)[0] == 0
+    assert (out / "metrics.json").read_text() == (alone / "metrics.json").read_text()
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -208,18 +244,7 @@ def test_a_bad_resume_log_is_one_error_line_and_kept(
     edit, message: str, vid4_tree: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    real = evaluate.BicubicUpscaler.upscale_clip
-
-    def stop_in_beta(self, frames, *args, **kwargs):
-        if len(seen) == 1:
-            raise KeyboardInterrupt
-        seen.append(1)
-        return real(self, frames, *args, **kwargs)
-
-    seen: list[int] = []
-    monkeypatch.setattr(evaluate.BicubicUpscaler, "upscale_clip", stop_in_beta)
-    assert _run(_bicubic(vid4_tree, out), capsys)[0] == 130
-    monkeypatch.setattr(evaluate.BicubicUpscaler, "upscale_clip", real)
+    _stop_in_beta(_bicubic(vid4_tree, out), capsys, monkeypatch)
     log = out / "partial.jsonl"
     lines = log.read_text().splitlines()
     entry = json.loads(lines[1])
