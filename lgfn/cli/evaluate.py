@@ -63,7 +63,7 @@ from lgfn.distributed import DistributedContext, init_distributed, launched_worl
 from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset, parse_split_lists
-from lgfn.evaluation.evaluator import SINGLE_PROCESS as SINGLE
+from lgfn.evaluation.evaluator import SINGLE_PROCESS
 from lgfn.evaluation.outputs import Input, claimed_output
 from lgfn.evaluation.paper import paper_notice
 from lgfn.evaluation.perceptual import TemporalLPIPS
@@ -86,6 +86,7 @@ DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
 MAX_TABLE_CLIPS = 50
 #: The sample run's defaults (``None`` on the command line, so that a default is never "given").
 SAMPLE_CLIP, SAMPLE_FRAMES = "carphone_pristine", 32
+#: The sample run's picture of one frame, the methods side by side, in ``--out``.
 FIGURE = "side_by_side.png"
 #: ``{argument: (option, the datasets that take it)}``; given with another dataset, it is refused.
 DATASET_OPTIONS = {
@@ -358,7 +359,8 @@ def _identity(checkpoint: Path | None, args: argparse.Namespace) -> dict:
 
 def _inputs(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[Input]:
     """What the evaluation reads besides the data root, which the outputs must keep apart from."""
-    named = [("--lr-root", args.lr_root), ("--test-list", args.test_list), ("--lpips", args.lpips_weights)]
+    named = [("--lr-root", args.lr_root), ("--test-list", args.test_list)]
+    named += [("--lpips-weights", args.lpips_weights)]
     named += [("--split-list", path) for path in (parse_split_lists(args.split_list) or {}).values()]
     return named + [("the checkpoint", path) for path in checkpoints.values()]
 
@@ -396,7 +398,8 @@ def run_sample(args: argparse.Namespace) -> int:
     )
     out, start = args.out or REPO / "results" / f"sample_{clip}", time.perf_counter()
     inputs = [*_inputs(args, checkpoints), ("the sample clip", path)]
-    with claimed_output(out, [out / n for n in upscalers], inputs, args.save_images, SINGLE, [FIGURE]):
+    method_dirs = [out / name for name in upscalers]
+    with claimed_output(out, method_dirs, inputs, args.save_images, SINGLE_PROCESS, [FIGURE]):
         reports = compare_methods(
             dataset,
             upscalers,
