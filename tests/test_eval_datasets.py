@@ -241,6 +241,16 @@ def test_vimeo90k_bad_input(tmp_path: Path) -> None:
         len(missing_split.splits)
 
 
+@pytest.mark.parametrize("entry", ["/data/other/00001/0001", "00001/../../outside", "../vimeo/sequences/x"])
+def test_vimeo90k_list_entries_stay_inside_the_root(entry: str, tmp_path: Path) -> None:
+    """An entry names a folder under ROOT/sequences and the saved images' folder: never outside."""
+    root = tmp_path / "vimeo"
+    _write_vimeo(root, ["00001/0001"])
+    (root / "list.txt").write_text(f"00001/0001\n{entry}\n")
+    with pytest.raises(InputDataError, match=rf"list\.txt: entry 2 '{entry}' is not a septuplet inside"):
+        len(Vimeo90KTestDataset(root, test_list=root / "list.txt"))
+
+
 def test_vimeo90k_real_septuplets(tmp_path: Path) -> None:
     root = shared_data_path("Vimeo90K")
     (tmp_path / "list.txt").write_text("00001/0001\n00001/0008\n")

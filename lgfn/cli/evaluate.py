@@ -22,8 +22,10 @@ Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR fr
 asked with ``--metrics`` (tOF, tLP), and, for the paper's protocol, the paper's Bicubic and LGFN
 scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead).
 Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
-``--resume``. The work is done by :mod:`lgfn.evaluation`; this module reads the command line and
-reports.
+``--resume``. ``--out`` is locked while a run writes it and kept apart from the inputs; a finished
+evaluation there of other settings is replaced only with ``--overwrite`` (:mod:`lgfn.evaluation.outputs`,
+:func:`lgfn.evaluation.resume.check_finished`). The work is done by :mod:`lgfn.evaluation`; this
+module reads the command line and reports.
 
 Sharded over N processes (CPU or GPUs, one machine or several), with the same files as one process::
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,12 +62,14 @@ from lgfn.devices import resolve_device
 from lgfn.distributed import DistributedContext, init_distributed, launched_world_size, shutdown
 from lgfn.errors import ConfigError
 from lgfn.evaluation.compare import compare_methods
-from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset
-from lgfn.evaluation.evaluator import evaluate
+from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset, parse_split_lists
+from lgfn.evaluation.evaluator import SINGLE_PROCESS
+from lgfn.evaluation.outputs import Input, claimed_output
 from lgfn.evaluation.paper import paper_notice
 from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_table
-from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, check_metrics
+from lgfn.evaluation.resume import resume_hint
+from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, parse_metrics
 from lgfn.files import file_identity
 from lgfn.inference import (
     BicubicUpscaler,
@@ -81,6 +86,8 @@ DATASETS = ("sample", "vid4", "spmcs", "vimeo90k", "folder")
 MAX_TABLE_CLIPS = 50
 #: The sample run's defaults (``None`` on the command line, so that a default is never "given").
 SAMPLE_CLIP, SAMPLE_FRAMES = "carphone_pristine", 32
+#: The sample run's picture of one frame, the methods side by side, in ``--out``.
+FIGURE = "side_by_side.png"
 #: ``{argument: (option, the datasets that take it)}``; given with another dataset, it is refused.
 DATASET_OPTIONS = {
     "data_root": ("--data-root", ("vid4", "spmcs", "vimeo90k", "folder")),
@@ -193,22 +200,13 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
     scoring.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted evaluation in --out: keep its finished clips' scores, run the rest",
+        help="continue a stopped evaluation in --out: keep its finished clips' scores, run the rest",
+    )
+    scoring.add_argument(
+        "--overwrite", action="store_true", help="replace what --out holds of an evaluation of other settings"
     )
     scoring.add_argument("--no-progress", action="store_true", help="no progress bar")
     scoring.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-
-
-def _split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
-    if not entries:
-        return None
-    lists = {}
-    for entry in entries:
-        name, sep, file = entry.partition("=")
-        if not sep or not name or not file:
-            raise ConfigError(f"--split-list expects NAME=FILE, got {entry!r}")
-        lists[name] = Path(file)
-    return lists
 
 
 # -------------------------------------------------------------------------------------------------
@@ -257,7 +255,7 @@ def build_dataset(args: argparse.Namespace, scale: int) -> EvalDataset:
         score="all" if args.score_all_frames else None,
         clips=args.clips,
         test_list=args.test_list,
-        split_lists=_split_lists(args.split_list),
+        split_lists=parse_split_lists(args.split_list),
         max_frames=args.max_frames or 0,
     )
 
@@ -325,26 +323,22 @@ def lgfn_protocol(options: InferenceOptions, checkpoint: Path, resolver: VideoSu
 
 
 def metrics_option(args: argparse.Namespace) -> tuple[str, ...]:
-    """``--metrics`` as a tuple of names, checked (:func:`lgfn.evaluation.scoring.check_metrics`), and
-    ``--lpips-weights`` given exactly when tlp is asked."""
-    names = [name.strip() for name in args.metrics.split(",") if name.strip()]
-    try:
-        metrics = check_metrics(names)
-    except ConfigError as exc:
-        raise ConfigError(f"--metrics {args.metrics}: {exc}") from None
-    if "tlp" in metrics and args.lpips_weights is None:
-        raise ConfigError(
-            "--metrics tlp needs --lpips-weights PATH: torchvision's ImageNet AlexNet weights "
-            "(alexnet-owt-7be5be79.pth), the LPIPS trunk (never downloaded)"
-        )
-    if "tlp" not in metrics and args.lpips_weights is not None:
-        raise ConfigError("--lpips-weights is for the tlp metric: add tlp to --metrics")
-    return metrics
+    """``--metrics`` as a tuple of names, checked with ``--lpips-weights`` (:func:`parse_metrics`)."""
+    return parse_metrics(args.metrics, args.lpips_weights)
 
 
-def build_lpips(args: argparse.Namespace) -> TemporalLPIPS | None:
-    """The tLP network when ``--metrics`` asks for tlp (on the CPU), else ``None``."""
-    return None if args.lpips_weights is None else TemporalLPIPS(args.lpips_weights)
+def _scoring(args: argparse.Namespace) -> dict:
+    """The evaluations' keyword arguments that come from the scoring and output options."""
+    return {
+        "crop_border": args.crop_border,
+        "luma": not args.rgb,
+        "save_images": args.save_images,
+        "progress": not args.no_progress,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "metrics": metrics_option(args),
+        "lpips": None if args.lpips_weights is None else TemporalLPIPS(args.lpips_weights),
+    }
 
 
 def print_report(reports: list[dict], show_clips: bool = True) -> None:
@@ -361,6 +355,14 @@ def _identity(checkpoint: Path | None, args: argparse.Namespace) -> dict:
     if args.lpips_weights is not None:
         identity["lpips_weights_file"] = file_identity(args.lpips_weights)
     return identity
+
+
+def _inputs(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[Input]:
+    """What the evaluation reads besides the data root, which the outputs must keep apart from."""
+    named = [("--lr-root", args.lr_root), ("--test-list", args.test_list)]
+    named += [("--lpips-weights", args.lpips_weights)]
+    named += [("--split-list", path) for path in (parse_split_lists(args.split_list) or {}).values()]
+    return named + [("the checkpoint", path) for path in checkpoints.values()]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -394,27 +396,23 @@ def run_sample(args: argparse.Namespace) -> int:
         name="sample",
         max_frames=max_frames,
     )
-    out = args.out or REPO / "results" / f"sample_{clip}"
-    start = time.perf_counter()
-    reports = compare_methods(
-        dataset,
-        upscalers,
-        out_dir=out,
-        labels={"bicubic": "Bicubic", "lgfn": "LGFN"},
-        figure_path=out / "side_by_side.png",
-        crop_border=args.crop_border,
-        luma=not args.rgb,
-        save_images=args.save_images,
-        progress=not args.no_progress,
-        protocols=protocols,
-        resume=args.resume,
-        identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
-        metrics=metrics_option(args),
-        lpips=build_lpips(args),
-    )
+    out, start = args.out or REPO / "results" / f"sample_{clip}", time.perf_counter()
+    inputs = [*_inputs(args, checkpoints), ("the sample clip", path)]
+    method_dirs = [out / name for name in upscalers]
+    with claimed_output(out, method_dirs, inputs, args.save_images, SINGLE_PROCESS, [FIGURE]):
+        reports = compare_methods(
+            dataset,
+            upscalers,
+            out_dir=out,
+            labels={"bicubic": "Bicubic", "lgfn": "LGFN"},
+            figure_path=out / FIGURE,
+            protocols=protocols,
+            identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
+            **_scoring(args),
+        )
     print_report(reports)
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
-    print(f"side-by-side picture: {out / 'side_by_side.png'}")
+    print(f"side-by-side picture: {out / FIGURE}")
     return 0
 
 
@@ -457,26 +455,18 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
     several = len(upscalers) > 1
     out = args.out or REPO / "results" / f"{args.dataset}_{'compare' if several else next(iter(upscalers))}"
 
-    start = time.perf_counter()
-    reports, metrics, lpips = [], metrics_option(args), build_lpips(args)
-    for name, upscaler in upscalers.items():
-        reports.append(
-            evaluate(
-                dataset,
-                upscaler,
-                crop_border=args.crop_border,
-                luma=not args.rgb,
-                out_dir=out / name if several else out,
-                save_images=args.save_images,
-                progress=not args.no_progress,
-                method=name,
-                protocol=protocols.get(name),
-                resume=args.resume,
-                identity=_identity(checkpoints.get(name), args),
-                context=context,
-                metrics=metrics,
-                lpips=lpips,
-            )
+    start, method_dirs = time.perf_counter(), [out / name if several else out for name in upscalers]
+    inputs = [("--data-root", data_root(args)), *_inputs(args, checkpoints)]
+    with claimed_output(out, method_dirs, inputs, args.save_images, context):
+        reports = compare_methods(
+            dataset,
+            upscalers,
+            out_dir=out,
+            subfolders=several,
+            protocols=protocols,
+            identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
+            context=context,
+            **_scoring(args),
         )
     elapsed = time.perf_counter() - start
     if not context.is_main:
@@ -504,8 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.method == "bicubic":
         refuse_network_options(args)
     metrics_option(args)  # a bad --metrics is refused before any model is loaded
-    if args.dataset == "sample":
-        if launched_world_size() > 1:
-            raise ConfigError("the sample is one clip: run it without torchrun (sharding is for datasets)")
-        return run_sample(args)
-    return run_benchmark(args)
+    if args.dataset == "sample" and launched_world_size() > 1:
+        raise ConfigError("the sample is one clip: run it without torchrun (sharding is for datasets)")
+    with resume_hint(sys.argv[1:] if argv is None else argv):
+        return run_sample(args) if args.dataset == "sample" else run_benchmark(args)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -495,7 +495,15 @@ class Vimeo90KTestDataset(EvalDataset):
                 self.lr_root / "sequences", "Vimeo-90K LR sequences folder", self.lr_layout, "lr_root"
             )
         option = "root" if self.test_list == self.root / "sep_testlist.txt" else "test_list"
-        return _read_list(self.test_list, "Vimeo-90K test list", self.layout, option)
+        entries = _read_list(self.test_list, "Vimeo-90K test list", self.layout, option)
+        for number, entry in enumerate(entries, start=1):
+            # An entry names a folder under ROOT/sequences (and the saved images' folder): never outside.
+            if Path(entry).is_absolute() or PureWindowsPath(entry).anchor or ".." in Path(entry).parts:
+                raise InputDataError(
+                    f"{self.test_list}: entry {number} {entry!r} is not a septuplet inside "
+                    f"{self.root / 'sequences'}; expected a relative 'xxxxx/yyyy' without '..'"
+                )
+        return entries
 
     def _build(self, key: str) -> EvalClip:
         what = f"septuplet {key} of {self.test_list}"

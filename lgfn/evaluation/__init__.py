@@ -5,7 +5,9 @@
   one dataset;
 - :mod:`~lgfn.evaluation.compare`: several methods on the same clips, with a side-by-side figure;
 - :mod:`~lgfn.evaluation.scoring`: one clip's PSNR/SSIM, and the ``Upscaler`` interface;
-- :mod:`~lgfn.evaluation.resume`: the log that lets an interrupted evaluation continue;
+- :mod:`~lgfn.evaluation.resume`: the log that lets a stopped evaluation continue, and the record of a
+  finished one;
+- :mod:`~lgfn.evaluation.outputs`: the output folder, kept apart from the inputs and locked;
 - :mod:`~lgfn.evaluation.sharding`: the clips split over the processes of a torchrun;
 - :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
 - :mod:`~lgfn.evaluation.paper`: the paper's published scores beside the measured ones;

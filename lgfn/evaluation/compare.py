@@ -12,7 +12,7 @@ import numpy as np
 
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.errors import ConfigError
-from lgfn.evaluation.evaluator import evaluate
+from lgfn.evaluation.evaluator import plan_evaluation
 from lgfn.evaluation.report import format_score
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
@@ -33,14 +33,19 @@ def compare_methods(
     figure_frame: tuple[str, int] | None = None,
     protocols: Mapping[str, Mapping[str, Any]] | None = None,
     identities: Mapping[str, Mapping[str, Any]] | None = None,
+    subfolders: bool = True,
     **evaluate_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Evaluate several methods on the same dataset and draw one frame of each side by side.
 
+    Every evaluation is checked against its output folder (:func:`plan_evaluation`) before the
+    first one runs, so that a refusal comes before any work.
+
     Args:
         dataset: the clips.
         upscalers: ``{method name: upscaler}`` in display order (e.g. ``bicubic`` then ``lgfn``).
-        out_dir: each method's report goes to ``out_dir/<method name>/``; ``None`` writes no report.
+        out_dir: each method's report goes to ``out_dir/<method name>/`` (with ``subfolders`` false,
+            the one method's to ``out_dir``); ``None`` writes no report.
         labels: display names for the figure (default: the method names).
         figure_path: where to write the figure (:func:`lgfn.visualize.side_by_side`: the methods'
             zoomed crops, then the ground truth's); ``None`` draws none.
@@ -48,16 +53,17 @@ def compare_methods(
             middle scored frame).
         protocols: ``{method name: extra protocol entries}`` for the methods' reports.
         identities: ``{method name: settings a resume must match}`` (see
-            :func:`lgfn.evaluation.evaluator.evaluate`).
-        **evaluate_kwargs: passed on to :func:`lgfn.evaluation.evaluator.evaluate` (``crop_border``,
-            ``luma``, ``progress``, ``save_images``, ``resume``).
+            :func:`lgfn.evaluation.evaluator.plan_evaluation`).
+        subfolders: one folder per method under ``out_dir`` (else there must be one method).
+        **evaluate_kwargs: passed on to :func:`lgfn.evaluation.evaluator.plan_evaluation`
+            (``crop_border``, ``luma``, ``progress``, ``save_images``, ``resume``, ``overwrite``...).
 
     Returns:
         One report per method, in the order of ``upscalers``.
 
     Raises:
         ConfigError: ``figure_frame`` is not a scored frame of the dataset (and the errors of
-            :func:`~lgfn.evaluation.evaluator.evaluate`).
+            :func:`~lgfn.evaluation.evaluator.plan_evaluation`).
     """
     if figure_frame is None and figure_path is not None:
         first = dataset.clips[0]
@@ -67,7 +73,7 @@ def compare_methods(
     luma = evaluate_kwargs.get("luma", True)
     kept: dict[str, np.ndarray] = {}
     scores: dict[str, tuple[float, float]] = {}
-    reports = []
+    plans = []
     for method, upscaler in upscalers.items():
 
         def keep(key: str, index: int, sr: np.ndarray, gt: np.ndarray, method: str = method) -> None:
@@ -76,9 +82,9 @@ def compare_methods(
                 kept[GROUND_TRUTH] = gt
                 scores[method] = calculate_psnr_ssim(sr, gt, crop_border=crop_border, luma=luma)
 
-        method_dir = None if out_dir is None else Path(out_dir) / method
-        reports.append(
-            evaluate(
+        method_dir = None if out_dir is None else Path(out_dir) / method if subfolders else Path(out_dir)
+        plans.append(
+            plan_evaluation(
                 dataset,
                 upscaler,
                 out_dir=method_dir,
@@ -89,8 +95,9 @@ def compare_methods(
                 **evaluate_kwargs,
             )
         )
+    reports = [plan.run() for plan in plans]
     if figure_path is not None and evaluate_kwargs.get("resume") and not all(m in kept for m in upscalers):
-        logger.warning("no side-by-side picture: its clip was scored by the interrupted run")
+        logger.warning("no side-by-side picture: its clip was scored by an earlier run")
         figure_path = None
     if figure_path is not None:
         if GROUND_TRUTH not in kept:

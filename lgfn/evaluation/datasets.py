@@ -151,3 +151,20 @@ def _videos(clips: Sequence[str] | None, max_frames: int, names: OptionNames, **
         for entry in clips
     }
     return FramesDataset(frames, name="videos", **common)
+
+
+def parse_split_lists(entries: Sequence[str]) -> dict[str, Path] | None:
+    """``--split-list NAME=FILE`` entries as ``{name: file}`` (``None`` for no entry).
+
+    Raises:
+        ConfigError: an entry is not ``NAME=FILE``.
+    """
+    if not entries:
+        return None
+    lists = {}
+    for entry in entries:
+        name, sep, file = entry.partition("=")
+        if not sep or not name or not file:
+            raise ConfigError(f"--split-list expects NAME=FILE, got {entry!r}")
+        lists[name] = Path(file)
+    return lists

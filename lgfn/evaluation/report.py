@@ -37,6 +37,8 @@ from lgfn.evaluation.paper import PAPER_METHODS
 from lgfn.evaluation.scoring import METRICS, mean_or_none
 from lgfn.files import atomic_write, atomic_write_text
 
+#: The report of an evaluation, and its per-frame scores (the last written, when it is finished).
+REPORT_FILE, PER_FRAME_FILE = "metrics.json", "per_frame.csv"
 #: The columns of ``per_frame.csv`` (then those of any further metric measured, see :data:`METRICS`).
 PER_FRAME_FIELDS = ["clip", "frame", "file", "psnr", "ssim"]
 #: The further metrics' column names in the printed table.
@@ -90,7 +92,8 @@ def _means(results: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
 
 
 def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``metrics.json`` and ``per_frame.csv`` into ``out_dir`` (created if needed), each atomically.
+    """Write ``per_frame.csv`` and then ``metrics.json`` into ``out_dir`` (created if needed), each
+    atomically: ``metrics.json`` says the evaluation is finished.
 
     Args:
         out_dir: the output folder.
@@ -98,8 +101,6 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[
         rows: per-frame records with keys ``clip, frame, file, psnr, ssim``.
     """
     out = Path(out_dir)
-    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2) + "\n")
-
     further = [name for name in METRICS if name not in PER_FRAME_FIELDS and any(name in row for row in rows)]
 
     def write_rows(path: Path) -> None:
@@ -110,7 +111,8 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any], rows: Sequence[
                 values = {name: row.get(name) for name in ("psnr", "ssim", *further)}
                 writer.writerow({**row, **{k: "" if v is None else f"{v:.6f}" for k, v in values.items()}})
 
-    atomic_write(out / "per_frame.csv", write_rows)
+    atomic_write(out / PER_FRAME_FILE, write_rows)
+    atomic_write_text(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
 
 
 def format_score(psnr: float | None, ssim: float | None) -> str:

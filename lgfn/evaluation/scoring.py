@@ -21,7 +21,7 @@ from lgfn.errors import ConfigError
 from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.temporal import tof
 from lgfn.inference.upscaler import Upscaler
-from lgfn.metrics import calculate_psnr_ssim
+from lgfn.metrics import SSIM_WINDOW, calculate_psnr_ssim
 
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
@@ -50,6 +50,28 @@ def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
             f"e.g. psnr,ssim,tof"
         )
     return tuple(name for name in METRICS if name in metrics)
+
+
+def parse_metrics(text: str, lpips_weights: Path | None) -> tuple[str, ...]:
+    """``test.py --metrics`` (comma-separated names) checked with :func:`check_metrics`, and the tLP
+    network's weights (``--lpips-weights``) given exactly when tlp is asked.
+
+    Raises:
+        ConfigError: a bad list of metrics; tlp without weights, or weights without tlp.
+    """
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    try:
+        metrics = check_metrics(names)
+    except ConfigError as exc:
+        raise ConfigError(f"--metrics {text}: {exc}") from None
+    if "tlp" in metrics and lpips_weights is None:
+        raise ConfigError(
+            "--metrics tlp needs --lpips-weights PATH: torchvision's ImageNet AlexNet weights "
+            "(alexnet-owt-7be5be79.pth), the LPIPS trunk (never downloaded)"
+        )
+    if "tlp" not in metrics and lpips_weights is not None:
+        raise ConfigError("--lpips-weights is for the tlp metric: add tlp to --metrics")
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,7 @@ def score_clip(
     """
     key, gt, names = item["key"], item["gt"], item["names"]
     scored = list(item["scored"])
+    check_crop_border(crop_border, key, gt[scored[0]].shape)
     rows: list[dict[str, Any]] = []
     previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF and tLP
     for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
@@ -140,12 +163,39 @@ def score_clip(
     produced = [row["frame"] for row in rows]
     if produced != scored:
         raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
+    return ClipScores(clip_result(rows, metrics), rows)
+
+
+def clip_result(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, Any]:
+    """A clip's entry in the report from its per-frame rows (see :class:`ClipScores`): the means, and
+    for the pair metrics in ``metrics`` the mean over the rows that have a value."""
     result = {
         "psnr": mean_or_none([row["psnr"] for row in rows]),
         "ssim": mean_or_none([row["ssim"] for row in rows]),
-        "frames": len(scored),
+        "frames": len(rows),
     }
     for name in PAIR_METRICS:
         if name in metrics:
             result[name] = mean_or_none([row[name] for row in rows if row[name] is not None])
-    return ClipScores(result, rows)
+    return result
+
+
+def check_crop_border(crop_border: int, key: str, shape: tuple[int, ...]) -> None:
+    """Refuse a clip whose ``(h, w, 3)`` frames, less ``crop_border`` at each side, are too small to score
+    (SSIM needs :data:`~lgfn.metrics.SSIM_WINDOW` pixels each way).
+
+    Raises:
+        ConfigError: the border crop leaves too little (or the frames are too small to start with).
+    """
+    h, w = shape[:2]
+    if min(h, w) - 2 * crop_border >= SSIM_WINDOW:
+        return
+    if crop_border == 0 or min(h, w) < SSIM_WINDOW:
+        raise ConfigError(
+            f"clip {key}'s {w}x{h} frames are too small to score: SSIM needs at least "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels"
+        )
+    raise ConfigError(
+        f"--crop-border {crop_border} leaves nothing of clip {key}'s {w}x{h} frames to score (SSIM needs "
+        f"{SSIM_WINDOW}x{SSIM_WINDOW}): it can be at most {(min(h, w) - SSIM_WINDOW) // 2}"
+    )

@@ -15,14 +15,15 @@ the others; with one process they are taken in the dataset's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from lgfn.distributed import DistributedContext, all_gather_objects, broadcast_object
 from lgfn.errors import LGFNError
-from lgfn.evaluation.resume import ResumeLog
 from lgfn.evaluation.scoring import ClipScores
+
+T = TypeVar("T")
 
 
 def plan_rounds(frame_counts: Sequence[int], pending: Sequence[int], world_size: int) -> list[list[int]]:
@@ -86,33 +87,26 @@ def gather_round(outcome: ClipOutcome, context: DistributedContext) -> list[tupl
     return [(other.key, other.scores) for other in outcomes if other.key is not None]
 
 
-def start_shared_log(
-    log: ResumeLog | None, settings: Mapping[str, Any], resume: bool, context: DistributedContext
-) -> dict[str, ClipScores]:
-    """Rank 0 starts the resume log (``log``; ``None`` elsewhere) and every process gets its outcome.
+def decided_on_main(decide: Callable[[], T] | None, context: DistributedContext) -> T | None:
+    """Rank 0 runs ``decide`` (reading or claiming the output folder) and every process gets its outcome.
 
     Args:
-        log: rank 0's resume log, ``None`` on the other processes or without an output folder.
-        settings: this run's resume settings.
-        resume: whether an interrupted run's clips may be taken.
+        decide: rank 0's step, ``None`` on the other processes (their result is rank 0's); ``None``
+            on rank 0 too gives ``None`` everywhere.
         context: the process group.
 
-    Returns:
-        ``{clip key: scores}`` of the clips already finished, on every process.
-
     Raises:
-        LGFNError: rank 0 refused the folder (see :meth:`ResumeLog.start`); raised on every process.
+        LGFNError: ``decide`` raised one (a refusal); raised on every process, so that none waits.
     """
-    finished: dict[str, ClipScores] = {}
-    error = None
-    if log is not None:
-        if not context.enabled:
-            return log.start(settings, resume)
+    if not context.enabled:
+        return None if decide is None else decide()
+    outcome, error = None, None
+    if decide is not None:
         try:
-            finished = log.start(settings, resume)
+            outcome = decide()
         except LGFNError as exc:
             error = str(exc)
-    finished, error = broadcast_object((finished, error), context)
+    outcome, error = broadcast_object((outcome, error), context)
     if error is not None:
         raise LGFNError(error)
-    return finished
+    return outcome

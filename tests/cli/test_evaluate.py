@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,10 +32,11 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]
 
 
 def finished_clips(out: Path) -> list[str]:
-    """The clips an interrupted evaluation recorded in ``out/partial.jsonl`` (after its settings line)."""
-    lines = (out / "partial.jsonl").read_text().splitlines()
-    assert "settings" in json.loads(lines[0])
-    return [json.loads(line)["clip"] for line in lines[1:]]
+    """The clips a stopped evaluation recorded in ``out/partial.jsonl`` (after its settings line, before
+    the line saying how it stopped)."""
+    lines = [json.loads(line) for line in (out / "partial.jsonl").read_text().splitlines()]
+    assert "settings" in lines[0]
+    return [line["clip"] for line in lines[1:] if "stopped" not in line]
 
 
 @pytest.fixture
@@ -156,7 +158,9 @@ def test_interrupted_evaluation_resumes_with_the_clips_it_lacks(
     monkeypatch.setattr(VideoSuperResolver, "upscale_clip", counted)
     out, interrupt_at = tmp_path / "out", 2  # Ctrl-C in the second clip
     argv += ["--out", str(out)]
-    assert _run(argv, capsys)[0] == 130
+    code, _, stderr = _run(argv, capsys)
+    assert code == 130 and stderr.strip().splitlines()[-1] == "interrupted"
+    assert f"continue with {shlex.join(['python', 'test.py', *argv, '--resume'])}\n" in stderr
     assert finished_clips(out) == ["alpha"]
     assert not (out / "metrics.json").exists()
 
@@ -254,8 +258,14 @@ def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert "Traceback" not in result.stderr
 
-    # The clip before the broken one is scored and kept for --resume.
+    # The clip before the broken one is scored and kept for --resume, and the log says how the run ended.
     assert finished_clips(tmp_path / "out") == ["alpha"]
+    code, _, stderr = _run(argv, capsys)
+    assert (
+        code == 2
+        and "holds the scores of 1 clip(s) of an evaluation that stopped on an error (error: " in stderr
+    )
+    assert "corrupt or truncated image file" in stderr and "interrupted" not in stderr
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
     code, _, stderr = _run([*argv, "--clips", "beta", "--resume"], capsys)

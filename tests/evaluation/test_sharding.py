@@ -102,7 +102,8 @@ def test_two_gloo_processes_write_what_one_process_writes_and_resume(
     assert broken.stderr.count("error:") == 2 and "0001.png" in broken.stderr
     assert str(REPO / "lgfn") not in broken.stderr
     log = (tmp_path / "resumed" / "partial.jsonl").read_text().splitlines()
-    assert [json.loads(line)["clip"] for line in log[1:]] == ["b", "d"]
+    assert [json.loads(line)["clip"] for line in log[1:-1]] == ["b", "d"]
+    assert json.loads(log[-1])["stopped"].startswith("error: ") and "0001.png" in log[-1]  # how it ended
 
     # Mended, it resumes with another number of processes (here one) and ends as the whole run did.
     frame.write_bytes(good)
