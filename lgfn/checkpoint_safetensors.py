@@ -31,6 +31,19 @@ SUFFIX = ".safetensors"
 _FORMAT_KEYS = ("format", "format_version", "model_config", "state_dict")
 
 
+def _safetensors():
+    """The safetensors package (a dependency; imported when first needed), or one clear error."""
+    try:
+        import safetensors
+        import safetensors.torch
+    except ImportError as exc:
+        raise CheckpointError(
+            "reading or writing .safetensors checkpoints needs the safetensors package: "
+            "pip install -r requirements.txt (or pip install safetensors)"
+        ) from exc
+    return safetensors
+
+
 def looks_like_safetensors(head: bytes) -> bool:
     """Whether the first bytes of a file are a safetensors header: a little-endian 8-byte length, then
     the JSON header's ``{``."""
@@ -45,8 +58,7 @@ def write_safetensors(path: str | os.PathLike, payload: Mapping[str, Any]) -> No
         ValueError: an extra entry is no JSON value (an optimiser state, a tensor): such
             checkpoints need the ``.pth`` form.
     """
-    from safetensors.torch import save_file
-
+    save_file = _safetensors().torch.save_file
     extra = {k: v for k, v in payload.items() if k not in _FORMAT_KEYS}
     try:
         extra_text = json.dumps(extra, allow_nan=False)
@@ -81,8 +93,8 @@ def read_safetensors(path: str | os.PathLike, device: str | torch.device = "cpu"
     Raises:
         CheckpointError: the file is cut short or corrupt, or its LGFN metadata cannot be read.
     """
-    from safetensors import SafetensorError, safe_open
-
+    safetensors = _safetensors()
+    SafetensorError, safe_open = safetensors.SafetensorError, safetensors.safe_open  # noqa: N806
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:

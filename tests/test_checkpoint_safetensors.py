@@ -4,22 +4,31 @@ tensors, and a file of another model or a corrupt one gets the same clear errors
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 import torch
 
-pytest.importorskip("safetensors")
-from safetensors.torch import save_file  # noqa: E402
+import lgfn
+from lgfn.checkpoint import load_checkpoint, save_checkpoint
+from lgfn.errors import CheckpointError
+from lgfn.models import LGFN
+from tests.helpers import REPO, TINY_MODEL
 
-import lgfn  # noqa: E402
-from lgfn.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from lgfn.errors import CheckpointError  # noqa: E402
-from lgfn.models import LGFN  # noqa: E402
-from tests.helpers import REPO, TINY_MODEL  # noqa: E402
+needs_safetensors = pytest.mark.skipif(
+    importlib.util.find_spec("safetensors") is None, reason="the safetensors package is not installed"
+)
 
 _spec = importlib.util.spec_from_file_location("export_checkpoint", REPO / "scripts" / "export_checkpoint.py")
 export_checkpoint = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_checkpoint)
+
+
+def save_file(tensors: dict[str, torch.Tensor], path, metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file written by the package itself, as other tools write them."""
+    from safetensors.torch import save_file as write
+
+    write(tensors, str(path), metadata)
 
 
 @pytest.fixture
@@ -28,6 +37,7 @@ def tiny():
     return LGFN(scale=2, num_frames=3, **TINY_MODEL)
 
 
+@needs_safetensors
 def test_safetensors_checkpoint_reads_as_the_pth_form(tmp_path, tiny):
     save_checkpoint(tmp_path / "tiny.pth", tiny, extra={"iteration": 7, "note": "n"})
     save_checkpoint(tmp_path / "tiny.safetensors", tiny, extra={"iteration": 7, "note": "n"})
@@ -43,6 +53,7 @@ def test_safetensors_checkpoint_reads_as_the_pth_form(tmp_path, tiny):
         assert torch.equal(model.state_dict()[key], value), key
 
 
+@needs_safetensors
 def test_a_training_state_does_not_fit_a_safetensors_file(tmp_path, tiny):
     path = tmp_path / "latest.safetensors"
     with pytest.raises(ValueError, match=r"save training checkpoints as \.pth"):
@@ -51,6 +62,7 @@ def test_a_training_state_does_not_fit_a_safetensors_file(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("name", ["lgfn_x4_demo", "lgfn_x4_full"])
+@needs_safetensors
 def test_shipped_safetensors_hold_the_same_tensors_as_the_pth(name):
     pth = load_checkpoint(REPO / "checkpoints" / f"{name}.pth")
     st = load_checkpoint(REPO / "checkpoints" / f"{name}.safetensors")
@@ -61,6 +73,7 @@ def test_shipped_safetensors_hold_the_same_tensors_as_the_pth(name):
         assert st["state_dict"][key].dtype == value.dtype and torch.equal(st["state_dict"][key], value), key
 
 
+@needs_safetensors
 def test_shipped_demo_safetensors_gives_the_outputs_of_the_pth():
     pth = lgfn.load_model(REPO / "checkpoints" / "lgfn_x4_demo.pth")
     st = lgfn.load_model(REPO / "checkpoints" / "lgfn_x4_demo.safetensors")
@@ -69,6 +82,7 @@ def test_shipped_demo_safetensors_gives_the_outputs_of_the_pth():
         assert torch.equal(st(window), pth(window))
 
 
+@needs_safetensors
 def test_export_checkpoint_script_writes_safetensors(tmp_path, tiny, capsys):
     save_checkpoint(tmp_path / "final.pth", tiny, extra={"iteration": 12, "note": "run 2"})
     assert export_checkpoint.main([str(tmp_path / "final.pth"), str(tmp_path / "slim.safetensors")]) == 0
@@ -79,6 +93,7 @@ def test_export_checkpoint_script_writes_safetensors(tmp_path, tiny, capsys):
     assert torch.equal(model.feat0.weight, tiny.feat0.weight)
 
 
+@needs_safetensors
 def test_plain_safetensors_state_dict_loads_like_a_plain_pth(tmp_path, tiny):
     path = tmp_path / "converted.safetensors"
     # As other tools write them: their own metadata, no LGFN configuration, a wrapper prefix.
@@ -87,6 +102,7 @@ def test_plain_safetensors_state_dict_loads_like_a_plain_pth(tmp_path, tiny):
     assert torch.equal(model.feat0.weight, tiny.feat0.weight)
 
 
+@needs_safetensors
 def test_safetensors_of_another_model(tmp_path):
     path = tmp_path / "resnet.safetensors"
     save_file(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Linear(8, 2)).state_dict(), path)
@@ -98,6 +114,7 @@ def test_safetensors_of_another_model(tmp_path):
     assert "4 key(s) unexpected: 0.bias, 0.weight, 1.bias, 1.weight" in message  # a file keeps no order
 
 
+@needs_safetensors
 def test_safetensors_of_another_configuration(tmp_path, tiny):
     path = tmp_path / "tiny_plain.safetensors"
     save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, path)  # records no configuration
@@ -105,6 +122,7 @@ def test_safetensors_of_another_configuration(tmp_path, tiny):
         lgfn.load_model(path)
 
 
+@needs_safetensors
 def test_truncated_safetensors(tmp_path, tiny):
     path = tmp_path / "cut.safetensors"
     save_checkpoint(path, tiny)
@@ -118,6 +136,7 @@ def test_truncated_safetensors(tmp_path, tiny):
     assert "\n" not in message
 
 
+@needs_safetensors
 def test_a_text_file_named_safetensors(tmp_path):
     path = tmp_path / "notes.safetensors"
     path.write_text("hello, these are notes")
@@ -129,6 +148,7 @@ def test_a_text_file_named_safetensors(tmp_path):
     )
 
 
+@needs_safetensors
 def test_unreadable_lgfn_metadata(tmp_path, tiny):
     path = tmp_path / "odd.safetensors"
     tensors = {k: v.contiguous() for k, v in tiny.state_dict().items()}
@@ -137,9 +157,19 @@ def test_unreadable_lgfn_metadata(tmp_path, tiny):
         lgfn.load_model(path)
 
 
+@needs_safetensors
 def test_a_newer_format_version_is_named(tmp_path, tiny):
     path = tmp_path / "new.safetensors"
     tensors = {k: v.contiguous() for k, v in tiny.state_dict().items()}
     save_file(tensors, path, {"format": "lgfn", "format_version": "9", "model_config": "{}"})
     with pytest.raises(CheckpointError, match="format version 9, newer than this lgfn"):
         lgfn.load_model(path)
+
+
+def test_without_the_package_a_safetensors_file_gets_one_clear_error(tmp_path, tiny, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # import fails as when not installed
+    with pytest.raises(CheckpointError, match="needs the safetensors package"):
+        save_checkpoint(tmp_path / "tiny.safetensors", tiny)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CheckpointError, match="needs the safetensors package"):
+        lgfn.load_model(REPO / "checkpoints" / "lgfn_x4_demo.safetensors")
