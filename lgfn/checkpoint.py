@@ -11,7 +11,10 @@ Two formats load:
 
   Training checkpoints add optimiser, scheduler, iteration and RNG states beside these keys.
 
-Files are always read with ``torch.load(..., weights_only=True)``: nothing in a checkpoint is ever
+Either can also be a ``.safetensors`` file (:mod:`lgfn.checkpoint_safetensors`): the weights as
+tensors, the configuration in its metadata; it reads as the same dict.
+
+Torch files are always read with ``torch.load(..., weights_only=True)``: nothing in a checkpoint is ever
 executed. Writes go to a temporary file in the same folder that is renamed into place, so a crash
 never leaves a truncated checkpoint under the final name.
 """
@@ -27,6 +30,8 @@ from typing import Any
 import torch
 
 import lgfn
+from lgfn.checkpoint_safetensors import SUFFIX as SAFETENSORS_SUFFIX
+from lgfn.checkpoint_safetensors import looks_like_safetensors, read_safetensors, write_safetensors
 from lgfn.errors import CheckpointError
 from lgfn.files import atomic_write
 from lgfn.models.lgfn import LGFN, LGFNConfig
@@ -63,7 +68,8 @@ def save_checkpoint(
     """Write a project checkpoint: the model configuration, its weights and ``extra`` entries.
 
     Args:
-        path: destination file; written atomically.
+        path: destination file; written atomically. A ``.safetensors`` path writes that format
+            (``extra`` then holds JSON values only), any other a ``torch.save`` file.
         model: an :class:`LGFN`, possibly wrapped (DDP, ``torch.compile``).
         extra: further entries (optimiser state, iteration, ...); they must be loadable with
             ``weights_only=True``: tensors, numbers, strings and containers of them.
@@ -83,11 +89,14 @@ def save_checkpoint(
         if clash:
             raise ValueError(f"extra entries may not replace {sorted(clash)}")
         payload.update(extra)
-    atomic_torch_save(payload, path)
+    if Path(path).suffix.lower() == SAFETENSORS_SUFFIX:
+        write_safetensors(path, payload)
+    else:
+        atomic_torch_save(payload, path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file with ``weights_only=True``.
+    """Read a checkpoint file: a torch file with ``weights_only=True``, or a safetensors file.
 
     Returns:
         The stored dict: a project checkpoint, or the authors' plain state dict.
@@ -101,11 +110,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint {path} {what}")
     with open(path, "rb") as handle:
-        head = handle.read(4)
-    if not head.startswith((_ZIP_MAGIC, _PICKLE_START)):
+        head = handle.read(16)
+    is_torch_file = head.startswith((_ZIP_MAGIC, _PICKLE_START))
+    if not is_torch_file and looks_like_safetensors(head):
+        return read_safetensors(path, map_location)
+    if not is_torch_file:
+        what = (
+            "safetensors file: it has no safetensors header"
+            if path.suffix.lower() == SAFETENSORS_SUFFIX
+            else "PyTorch file: it is neither a zip archive nor a pickle"
+        )
         raise CheckpointError(
-            f"checkpoint {path} is not a readable PyTorch file: it is neither a zip archive nor a pickle "
-            f"(it starts with {head!r}); is it the right file?"
+            f"checkpoint {path} is not a readable {what} (it starts with {head[:4]!r}); is it the right file?"
         )
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)

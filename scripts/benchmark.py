@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from lgfn.cli.console import parse_size, run_main
+from lgfn.cli.steps import step
 from lgfn.config import parse_model_overrides
 from lgfn.devices import device_peak_mib, resolve_device
 from lgfn.inference import VideoSuperResolver
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = ["plain", *paths]
     model = build_model(args)
     h, w = args.lr_size
-    macs = count_macs(model.cpu(), h, w)
+    with step(f"counting multiply-accumulates: one forward pass of {model.num_frames} frames of {w}x{h}"):
+        macs = count_macs(model.cpu(), h, w)
     flop_per_frame = 2 * (macs.conv_total + macs.deform + macs.sampling)
     print(
         f"LR {w}x{h} -> {w * model.scale}x{h * model.scale}, {args.frames} frames, {model.num_frames}-frame "
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             out_file = Path(tmp) / f"{path}.pt"
             child = [sys.executable, __file__, "--only", path, "--save-to", str(out_file)]
             child += argv if argv is not None else sys.argv[1:]
-            proc = subprocess.run(child, capture_output=True, text=True)
+            with step(f"timing {path} ({args.frames} frames, in a fresh process)"):
+                proc = subprocess.run(child, capture_output=True, text=True)
             if proc.returncode != 0:
                 reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
                 print(f"{path:<10} failed: {reason}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from lgfn.cli.console import run_main, setup_logging
+from lgfn.cli.steps import step
 from lgfn.config import load_config
 from lgfn.devices import device_peak_mib
 from lgfn.models import LGFN
@@ -80,18 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         torch.cuda.reset_peak_memory_stats(device)
 
-    for _ in range(warmup):
-        optimisation.step(batch)
+    with step(f"{warmup} warm-up iteration(s), untimed"):
+        for _ in range(warmup):
+            optimisation.step(batch)
     if cuda:
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        optimisation.step(batch)
-    if cuda:
-        torch.cuda.synchronize(device)
-    seconds = (time.perf_counter() - start) / iterations
+    with step(f"{iterations} timed iteration(s)"):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            optimisation.step(batch)
+        if cuda:
+            torch.cuda.synchronize(device)
+        seconds = (time.perf_counter() - start) / iterations
 
-    macs = count_macs(LGFN.from_config(m), p, p)
+    with step("counting multiply-accumulates"):
+        macs = count_macs(LGFN.from_config(m), p, p)
     forward_flop = 2 * (sum(macs.conv.values()) + macs.deform) * b
     result = {
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",

@@ -4,6 +4,7 @@ small clips, videos and training configs. Test modules import from here, never f
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from fractions import Fraction
@@ -21,7 +22,11 @@ from lgfn.config import ExperimentConfig, config_from_dict
 from lgfn.data.io import write_image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Where the real-data tests find Vid4, Vimeo-90K and the clips unless ``$LGFN_DATA`` says otherwise:
+#: the project machine's copies beside the checkout (layout: ../shared/data/README.md).
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+#: Where the tests find the reference files (the paper's tables) unless ``$LGFN_REFERENCE`` says otherwise.
+DEFAULT_REFERENCE = REPO.parent / "shared" / "reference"
 
 
 #: A small LGFN that keeps every component (two alignment blocks so DMDCU has 4 and 2 branches).
@@ -37,11 +42,34 @@ TINY_MODEL = dict(
 )
 
 
+def real_data_root() -> Path:
+    """The folder of the real data: ``$LGFN_DATA`` when set (a user's own copies of Vid4/, Vimeo90K/,
+    clips/), else :data:`DEFAULT_DATA`. Read at each call, so a test may set the variable."""
+    return Path(os.environ.get("LGFN_DATA") or DEFAULT_DATA).expanduser()
+
+
+def reference_root() -> Path:
+    """The folder of the reference files: ``$LGFN_REFERENCE`` when set, else :data:`DEFAULT_REFERENCE`."""
+    return Path(os.environ.get("LGFN_REFERENCE") or DEFAULT_REFERENCE).expanduser()
+
+
 def shared_data_path(*parts: str) -> Path:
-    """A path inside ../shared/data, or skip the test with the reason when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
+    """A path inside the real data (:func:`real_data_root`), or skip the test with the reason when it is
+    absent."""
+    path = real_data_root().joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not available: {path} is missing (see ../shared/data/README.md)")
+        pytest.skip(
+            f"real data not available: {path} is missing (set LGFN_DATA to your copies; "
+            "layout: ../shared/data/README.md)"
+        )
+    return path
+
+
+def reference_path(*parts: str) -> Path:
+    """A file inside the reference folder (:func:`reference_root`), or skip the test when it is absent."""
+    path = reference_root().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference not available: {path} is missing (set LGFN_REFERENCE to the folder)")
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -34,12 +35,19 @@ def test_default_model_costs_the_papers_40_4m_macs_per_lr_pixel():
 
 
 def test_model_stats_script_prints_the_table():
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "scripts/model_stats.py", "--lr-size", "8x10", "--set", "num_rcab=2"],
         cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    out = done.stdout
     assert "total (convolutions)" in out and "deformable sampling" in out
     assert "dual_fusion" in out and "TFLOP per output frame" in out
+    # The forward pass (a minute for the paper's network) is announced on stderr, then timed.
+    lines = done.stderr.splitlines()
+    assert lines[0] == "counting multiply-accumulates: one forward pass of 7 frames of 10x8 ..."
+    assert re.fullmatch(
+        r"counting multiply-accumulates: one forward pass of 7 frames of 10x8: \d+\.\d s", lines[1]
+    )
 
 
 def test_benchmark_script_compares_paths_with_the_plain_forward():
@@ -50,7 +58,7 @@ def test_benchmark_script_compares_paths_with_the_plain_forward():
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
-    assert set(rows) == {"plain", "reuse"}, out
+    assert set(rows) == {"plain", "reuse"}, out  # the step lines went to stderr
     assert rows["plain"][-2:] == ["1.00x", "0.00e+00"]
     assert float(rows["reuse"][-1]) < 1e-4  # feature reuse: the plain output to rounding
 

@@ -26,6 +26,7 @@ from torch import nn
 import lgfn
 from lgfn.checkpoint import load_model
 from lgfn.errors import LGFNError
+from lgfn.export.exporter_output import exporter_output, exporter_verbose
 from lgfn.export.metadata import DCN_FORMS, LAYOUTS, ONNX_PRECISIONS, OnnxModelInfo, file_sha256, require
 from lgfn.files import atomic_write
 from lgfn.models.lgfn import LGFN
@@ -121,18 +122,19 @@ def export_onnx(
         spatial = len(shape) - 2
         dims = {spatial: torch.export.Dim("height", min=2), spatial + 1: torch.export.Dim("width", min=2)}
     started = time.perf_counter()
-    with torch.no_grad():
+    verbose = exporter_verbose()  # its own lines only with `lgfn -v`
+    with torch.no_grad(), exporter_output(verbose):
         program = torch.onnx.export(
             traced, (sample,), dynamo=True, opset_version=OPSET, input_names=["frames"],
             output_names=["sr"], dynamic_shapes=({**dims},), custom_translation_table=table,
-            optimize=True, verbose=False,
+            optimize=True, verbose=verbose,
         )  # fmt: skip
     proto = program.model_proto
     exporter = f"torch {torch.__version__} torch.onnx.export(dynamo=True), opset {OPSET}"
     onnx.helper.set_model_props(proto, info.to_props(exporter, lgfn.__version__))
     onnx.checker.check_model(proto)
     _save(onnx, proto, Path(path))
-    logger.info(
+    logger.debug(  # `lgfn export` prints its own one line
         "exported %s in %.1f s (%s, %s, %s)", path, time.perf_counter() - started, dcn, layout, precision
     )
     return info

@@ -4,15 +4,15 @@ reference, which rows are compared, the differences, the notice for other settin
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lgfn.evaluation.paper import paper_comparison, paper_notice, paper_tables, parse_score
 from lgfn.evaluation.report import format_table, summarise
-from tests.helpers import REPO
+from tests.helpers import reference_path
 
-REFERENCE = REPO.parent / "shared" / "reference" / "paper_tables.md"
 PAPER_PROTOCOL = {"scale": 4, "lr": "BI degradation of GT", "scored_frames": "inner", "crop_border": 0}
 VID4 = {"calendar": 20.39, "city": 25.17, "foliage": 23.47, "walk": 26.11}  # the paper's Bicubic PSNR
 
@@ -21,10 +21,10 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
-def _reference_scores() -> set[tuple[str, str, str]]:
+def _reference_scores(reference: Path) -> set[tuple[str, str, str]]:
     """Every ``(row, method, "PSNR/SSIM")`` of the markdown tables, read independently of the JSON."""
     scores = set()
-    for section in REFERENCE.read_text().split("\n## ")[1:]:
+    for section in reference.read_text().split("\n## ")[1:]:
         rows = [_cells(line) for line in section.splitlines() if line.startswith("|")]
         header, body = rows[0], rows[2:]
         if header[0] == "Method":  # Vimeo-90K-T: methods are rows, splits are columns
@@ -47,15 +47,14 @@ def _reference_scores() -> set[tuple[str, str, str]]:
 
 
 def test_the_tables_are_the_published_ones() -> None:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference not available: {REFERENCE} is missing")
+    reference = reference_path("paper_tables.md")
     transcribed = {
         (row, method, cell)
         for table in paper_tables()["tables"]
         for row, cells in table["rows"].items()
         for method, cell in cells.items()
     }
-    assert transcribed == _reference_scores()
+    assert transcribed == _reference_scores(reference)
     assert all(table["source"] for table in paper_tables()["tables"])
 
 
