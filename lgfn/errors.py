@@ -93,7 +93,7 @@ def out_of_memory_detail(exc: BaseException) -> str | None:
     line = line.split(" Including non-PyTorch memory")[0].split(" Of the allocated memory")[0]
     asked = re.search(r"allocate (\d+) bytes", line)
     if asked:
-        line = line.replace(asked.group(0), f"{asked.group(0)} ({int(asked.group(1)) / 2**30:.3g} GiB)")
+        line = line.replace(asked.group(0), f"{asked.group(0)} ({int(asked.group(1)) / 2**30:,.1f} GiB)")
     return line if len(line) <= 240 else line[:237] + "..."
 
 

@@ -268,7 +268,7 @@ class VideoSuperResolver:
         steps = [f"a --tile smaller than {self.tile}" if self.tile else "--tile 256 (overlapping tiles)"]
         if self.batch > 1:
             steps.append("--batch 1")
-        return " and ".join(steps) + " need less memory"
+        return f"less is needed with {' and '.join(steps)}"
 
     def _overflow_advice(self) -> str:
         """What to do about an output that is not finite (an ONNX file says it in its own terms)."""
