@@ -1,5 +1,5 @@
-"""Out of memory and outputs that are not finite, in every command: one ``error:`` line, exit status 2,
-no traceback, nothing written under the output's name."""
+"""Out of memory, and weights or outputs that are not finite, in every command: one ``error:`` line,
+exit status 2, no traceback, nothing written under the output's name."""
 
 from __future__ import annotations
 
@@ -82,3 +82,17 @@ def test_training_a_model_too_large_to_allocate(tmp_path, capsys):
     assert "out of memory (DefaultCPUAllocator: can't allocate memory" in line and "GiB" in line
     assert "train.batch_size" in line
     assert not (tmp_path / "run").exists()  # the run folder it made is removed again
+
+
+def test_evaluate_and_upscale_refuse_weights_that_are_not_finite(tmp_path, tiny_ckpt, capsys):
+    model = lgfn.load_model(tiny_ckpt)
+    with torch.no_grad():
+        model.tail[1].weight[0, 0, 0, 0] = float("nan")  # one value of one tensor
+    lgfn.save_checkpoint(tiny_ckpt, model)
+    write_folder(tmp_path / "clips" / "a", make_frames(3, 16, 16))
+    argv = ["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--ckpt", str(tiny_ckpt)]
+    assert run_main(evaluate.main, [*argv, "--device", "cpu", "--out", str(tmp_path / "eval")]) == 2
+    assert "tiny.pth: 1 of" in error_line(capsys)
+    assert run_cli(tmp_path / "clips" / "a", "-o", tmp_path / "out", "--ckpt", tiny_ckpt) == 2
+    assert "weight tensors hold inf or NaN values (tail.1.weight)" in error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt", "clips"]
