@@ -2,7 +2,8 @@
 
 Every error that bad input, a wrong checkpoint or a bad config can trigger is an :class:`LGFNError`.
 The command-line tools catch this one class, print its message without a traceback and exit with a
-non-zero status; anything else is a bug and keeps its traceback.
+non-zero status; so they do with running out of memory (:func:`out_of_memory_detail` recognises it,
+:func:`memory_error` words it). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ from lgfn.inference.resolver import VideoSuperResolver
 #: ONNX element types of floating-point weights (FLOAT, FLOAT16, DOUBLE).
 _FLOAT_TYPES = (1, 10, 11)
 #: What ONNX Runtime calls the input types of the two precisions, and what the runner feeds them.
+_INPUT_TYPES = {"fp32": ("tensor(float)", np.float32), "fp16": ("tensor(float16)", np.float16)}
 #: Input size of the window run at load to check the output of a graph that declares too little of its
 #: output's shape (files from lgfn export declare it all).
 _PROBE_SIZE = (32, 32)
-_INPUT_TYPES = {"fp32": ("tensor(float)", np.float32), "fp16": ("tensor(float16)", np.float16)}
 
 
 def _providers(ort, device: torch.device) -> list:

@@ -276,7 +276,10 @@ class VideoSuperResolver:
         if advice:
             return advice
         if self.precision != "fp32":
-            return f"{self.precision} can overflow where fp32 does not; run with --precision fp32"
+            return (
+                f"{self.precision} can overflow where fp32 does not; run in fp32 (--precision fp32; in "
+                "training's validation, val.precision)"
+            )
         return "in fp32 this means that the weights or the input frames are damaged"
 
     def _evict(self, cache: FrameCache, last_centre: int) -> None:

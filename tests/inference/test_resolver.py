@@ -114,17 +114,26 @@ def test_stack_frames_keeps_channels_last_and_values():
     assert plain.is_contiguous() and torch.equal(plain, stacked)
 
 
-@pytest.mark.parametrize("reuse_features", [True, False])
-def test_an_output_that_is_not_finite_is_an_error_naming_the_frame(model, clip, reuse_features):
+@pytest.mark.parametrize(
+    "reuse_features, precision, advice",
+    [
+        (True, "fp32", "in fp32 this means that the weights or the input frames are damaged"),
+        (False, "fp32", "in fp32 this means that the weights or the input frames are damaged"),
+        (True, "bf16", "bf16 can overflow where fp32 does not; run in fp32 (--precision fp32; in training"),
+    ],
+)
+def test_an_output_that_is_not_finite_is_an_error_naming_the_frame(
+    model, clip, reuse_features, precision, advice
+):
     """Weights that are finite but large enough that the activations overflow to inf."""
     overflowing = copy.deepcopy(model)
     with torch.no_grad():
         for parameter in overflowing.parameters():
             parameter.mul_(1e10)
-    resolver = VideoSuperResolver(overflowing, batch=2, reuse_features=reuse_features)
+    resolver = VideoSuperResolver(overflowing, precision=precision, batch=2, reuse_features=reuse_features)
     with pytest.raises(LGFNError, match="output for frame 3 holds inf or NaN values") as caught:
         list(resolver.upscale_clip(clip, indices=[3, 4]))
-    assert "in fp32 this means that the weights or the input frames are damaged" in str(caught.value)
+    assert advice in str(caught.value)
     with pytest.raises(LGFNError, match="output for frame 5 holds inf or NaN"):
         next(resolver.stream(iter(clip), start=5))
 
