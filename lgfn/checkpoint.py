@@ -161,9 +161,18 @@ def split_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike = "<checkpo
     return config, _strip_prefixes(dict(state))
 
 
-def check_finite_weights(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> None:
+def check_finite_weights(
+    state: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    cause: str = "the file is damaged or its training diverged",
+) -> None:
     """Refuse weights holding inf or NaN (a diverged run, a damaged file): a network with them computes
     nothing meaningful, yet runs.
+
+    Args:
+        state: the weights by name.
+        path: where they come from (named in the error).
+        cause: what the error says is the likely cause.
 
     Raises:
         CheckpointError: naming the first few such tensors and how many there are.
@@ -173,7 +182,7 @@ def check_finite_weights(state: Mapping[str, torch.Tensor], path: str | os.PathL
         more = f", ... ({len(bad) - _SHOW} more)" if len(bad) > _SHOW else ""
         raise CheckpointError(
             f"{path}: {len(bad)} of {len(state)} weight tensors hold inf or NaN values "
-            f"({', '.join(bad[:_SHOW])}{more}); the file is damaged or its training diverged"
+            f"({', '.join(bad[:_SHOW])}{more}); {cause}"
         )
 
 

@@ -171,3 +171,17 @@ def test_other_onnx_runtime_failures_are_one_error_naming_the_file(tiny_onnx, mo
     monkeypatch.setattr(ort.InferenceSession, "run", run)
     with pytest.raises(CheckpointError, match=r"ONNX Runtime failed running .*tiny.onnx: Non-zero status"):
         network(torch.rand(1, 5, 3, 8, 8))
+
+
+def test_weights_beyond_fp16_are_refused_before_an_fp16_export(tmp_path, tiny_net, capsys):
+    large = tiny_net.__class__.from_config(tiny_net.config).eval()
+    large.load_state_dict(tiny_net.state_dict())
+    with torch.no_grad():
+        large.tail[1].weight[0, 0, 0, 0] = 1e5  # finite in fp32, inf in fp16
+    with pytest.raises(CheckpointError) as caught:
+        export_onnx(large, tmp_path / "half.onnx", precision="fp16")
+    assert str(caught.value) == (
+        f"the model's weights in fp16: 1 of {len(large.state_dict())} weight tensors hold inf or NaN values "
+        "(tail.1.weight); they exceed fp16's range; export with --precision fp32"
+    )
+    assert not (tmp_path / "half.onnx").exists()
