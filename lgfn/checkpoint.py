@@ -32,7 +32,7 @@ import torch
 import lgfn
 from lgfn.checkpoint_safetensors import SUFFIX as SAFETENSORS_SUFFIX
 from lgfn.checkpoint_safetensors import looks_like_safetensors, read_safetensors, write_safetensors
-from lgfn.errors import CheckpointError
+from lgfn.errors import CheckpointError, memory_error
 from lgfn.files import atomic_write
 from lgfn.models.lgfn import LGFN, LGFNConfig
 
@@ -173,7 +173,33 @@ def split_checkpoint(obj: Mapping[str, Any], path: str | os.PathLike = "<checkpo
         raise CheckpointError(
             f"checkpoint {path} holds no state dict of tensors; it is not an LGFN checkpoint"
         )
+    check_finite_weights(state, path)
     return config, _strip_prefixes(dict(state))
+
+
+def check_finite_weights(
+    state: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    cause: str = "the file is damaged or its training diverged",
+) -> None:
+    """Refuse weights holding inf or NaN (a diverged run, a damaged file): a network with them computes
+    nothing meaningful, yet runs.
+
+    Args:
+        state: the weights by name.
+        path: where they come from (named in the error).
+        cause: what the error says is the likely cause.
+
+    Raises:
+        CheckpointError: naming the first few such tensors and how many there are.
+    """
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f", ... ({len(bad) - _SHOW} more)" if len(bad) > _SHOW else ""
+        raise CheckpointError(
+            f"{path}: {len(bad)} of {len(state)} weight tensors hold inf or NaN values "
+            f"({', '.join(bad[:_SHOW])}{more}); {cause}"
+        )
 
 
 def check_state_dict(
@@ -225,10 +251,27 @@ def load_model(
         config = LGFNConfig.from_dict({**stored, **overrides})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path}: invalid model configuration: {exc}") from exc
-    model = LGFN.from_config(config, dcn_backend=dcn_backend)
+    model = _build_network(config, dcn_backend, path)
     check_state_dict(model, state, path)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def _build_network(config: LGFNConfig, dcn_backend: str, path: str | os.PathLike) -> LGFN:
+    """The network ``config`` describes; one clear error when its weights cannot be allocated."""
+    try:
+        return LGFN.from_config(config, dcn_backend=dcn_backend)
+    except (RuntimeError, MemoryError) as exc:
+        default = LGFNConfig().to_dict()
+        changed = ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if v != default[k])
+        error = memory_error(
+            exc,
+            "is the configuration right? (a checkpoint of another model, or a damaged file)",
+            f"building the network of checkpoint {path} ({changed or 'the default configuration'})",
+        )
+        if error is None:
+            raise
+        raise error from None
 
 
 def _failure_reason(exc: Exception) -> str:

@@ -2,10 +2,13 @@
 
 Every error that bad input, a wrong checkpoint or a bad config can trigger is an :class:`LGFNError`.
 The command-line tools catch this one class, print its message without a traceback and exit with a
-non-zero status; anything else is a bug and keeps its traceback.
+non-zero status; so they do with running out of memory (:func:`out_of_memory_detail` recognises it,
+:func:`memory_error` words it). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class LGFNError(Exception):
@@ -52,3 +55,53 @@ class CheckpointError(LGFNError):
 
 class ConfigError(LGFNError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class OutOfMemory(LGFNError):
+    """A model, frame or batch that does not fit in the CPU's or GPU's memory; the message says what was
+    being done and how to need less."""
+
+
+#: How allocators word a failed allocation: PyTorch's CPU allocator, CUDA, ONNX Runtime, C++.
+_ALLOCATION_FAILURES = (
+    "can't allocate memory",
+    "not enough memory",
+    "out of memory",
+    "failed to allocate memory",
+    "bad_alloc",
+    "bad allocation",
+)
+
+
+def out_of_memory_detail(exc: BaseException) -> str | None:
+    """What an allocation failure said, in one short line; ``None`` when ``exc`` is no allocation failure.
+
+    Allocation failures are ``torch.OutOfMemoryError`` (CUDA), ``MemoryError`` and the ``RuntimeError``
+    (or ONNX Runtime error) whose message says an allocation failed, e.g. ``DefaultCPUAllocator: can't
+    allocate memory``.
+    """
+    import torch  # here, so that importing the errors stays light
+
+    text = str(exc)
+    if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and not (
+        isinstance(exc, Exception) and any(words in text.lower() for words in _ALLOCATION_FAILURES)
+    ):
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    if "] err == 0. " in line:  # c10's "[enforce fail at alloc_cpu.cpp:N] err == 0. " says nothing more
+        line = line.split("] err == 0. ", 1)[1]
+    line = line.split(" Including non-PyTorch memory")[0].split(" Of the allocated memory")[0]
+    asked = re.search(r"allocate (\d+) bytes", line)
+    if asked:
+        line = line.replace(asked.group(0), f"{asked.group(0)} ({int(asked.group(1)) / 2**30:,.1f} GiB)")
+    return line if len(line) <= 240 else line[:237] + "..."
+
+
+def memory_error(exc: BaseException, advice: str, doing: str = "") -> OutOfMemory | None:
+    """``exc`` as one :class:`OutOfMemory` line (``out of memory [while <doing>] (<detail>); <advice>``),
+    or ``None`` when it is no allocation failure."""
+    detail = out_of_memory_detail(exc)
+    if detail is None:
+        return None
+    return OutOfMemory(f"out of memory{' while ' + doing if doing else ''} ({detail}); {advice}")

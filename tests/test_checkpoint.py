@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import lgfn
-from lgfn.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
-from lgfn.errors import CheckpointError
+from lgfn.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint, split_checkpoint
+from lgfn.errors import CheckpointError, OutOfMemory
 from lgfn.models import LGFN
 from tests.helpers import TINY_MODEL
 
@@ -208,3 +208,33 @@ def test_a_checkpoint_that_recorded_its_backend_loads_with_any_backend(tmp_path,
     model = lgfn.load_model(path, dcn_backend="grid_sample")
     assert model.dcn_backend == "grid_sample" and model.config == tiny.config
     assert lgfn.load_model(path).dcn_backend == "torchvision"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_weights_that_are_not_finite_are_refused_naming_them(tmp_path, tiny, bad):
+    state = tiny.state_dict()
+    names = [k for k, v in state.items() if v.is_floating_point()][:7]
+    for name in names:
+        state[name].view(-1)[0] = bad  # one value in each is enough
+    save_checkpoint(tmp_path / "diverged.pth", tiny)
+    with pytest.raises(CheckpointError) as caught:
+        lgfn.load_model(tmp_path / "diverged.pth")
+    message = str(caught.value)
+    assert "diverged.pth" in message and f"7 of {len(state)} weight tensors hold inf or NaN" in message
+    assert all(name in message for name in names[:5]) and names[5] not in message and "2 more" in message
+    torch.save(state, tmp_path / "plain.pth")  # the authors' format, read by resuming and fine-tuning too
+    with pytest.raises(CheckpointError, match="plain.pth: 7 of"):
+        split_checkpoint(load_checkpoint(tmp_path / "plain.pth"), tmp_path / "plain.pth")
+
+
+def test_a_stored_configuration_too_large_to_allocate_is_one_error(tmp_path, tiny):
+    """A real allocation failure: 200,000 feature channels need terabytes for one convolution."""
+    save_checkpoint(tmp_path / "huge.pth", tiny)
+    raw = load_checkpoint(tmp_path / "huge.pth")
+    raw["model_config"]["num_features"] = 200_000
+    torch.save(raw, tmp_path / "huge.pth")
+    with pytest.raises(OutOfMemory) as caught:
+        lgfn.load_model(tmp_path / "huge.pth")
+    message = str(caught.value)
+    assert message.startswith("out of memory while building the network of checkpoint")
+    assert "huge.pth" in message and "num_features=200000" in message and "GiB" in message

@@ -11,12 +11,18 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
-from lgfn.errors import LGFNError
+from lgfn.errors import LGFNError, memory_error
 
 #: Exit status for errors the user can fix (bad input, wrong checkpoint, bad config).
 EXIT_USER_ERROR = 2
 #: Exit status after Ctrl-C, as shells report SIGINT.
 EXIT_INTERRUPTED = 130
+#: What an out-of-memory error line advises when the code that ran out did not say more itself.
+MEMORY_ADVICE = (
+    "the job needs more memory than is free; less is needed with --tile 256 and --batch 1 (lgfn upscale, "
+    "test.py), a smaller --size (lgfn export), a smaller train.batch_size or data.lq_patch (train.py) "
+    "or a smaller model"
+)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -33,7 +39,9 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     """Run a CLI ``main(argv)``, turning user errors and Ctrl-C into one line and an exit status.
 
     An :class:`~lgfn.errors.LGFNError` prints ``error: <message>`` without a traceback and returns
-    :data:`EXIT_USER_ERROR`; Ctrl-C prints ``interrupted`` and returns :data:`EXIT_INTERRUPTED`.
+    :data:`EXIT_USER_ERROR`; so does running out of CPU or GPU memory (``torch.OutOfMemoryError``,
+    ``MemoryError``, an allocator's ``RuntimeError``), with :data:`MEMORY_ADVICE` where the code that
+    ran out did not say more itself. Ctrl-C prints ``interrupted`` and returns :data:`EXIT_INTERRUPTED`.
     SIGTERM (``kill``, a scheduler's preemption) is taken as Ctrl-C while ``main`` runs, so that
     the command stops the same way: finished work kept, its lock released (a command may install
     its own handler inside, as training does). Any other exception is a bug and propagates with
@@ -51,6 +59,12 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = memory_error(exc, MEMORY_ADVICE)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import lgfn
-from lgfn.checkpoint import load_model
+from lgfn.checkpoint import check_finite_weights, load_model
 from lgfn.errors import LGFNError
 from lgfn.export.exporter_output import exporter_output, exporter_verbose
 from lgfn.export.metadata import DCN_FORMS, LAYOUTS, ONNX_PRECISIONS, OnnxModelInfo, file_sha256, require
@@ -63,6 +63,16 @@ def _check_choices(dcn: str, layout: str, precision: str, size: tuple[int, int] 
         raise LGFNError(f"the fixed export size must be two positive numbers (h, w), got {size}")
 
 
+def _check_representable(model: nn.Module, traced: nn.Module, precision: str) -> None:
+    """The weights must be finite, and still so in ``precision`` (fp16 ends at 65504)."""
+    check_finite_weights(model.state_dict(), "the model to export", "its weights are damaged")
+    check_finite_weights(
+        traced.state_dict(),
+        f"the model's weights in {precision}",
+        f"they exceed {precision}'s range; export with --precision fp32",
+    )
+
+
 def _translation_table() -> dict:
     """torchvision's ``deform_conv2d`` -> ONNX ``DeformConv`` (onnxscript has the function, but the
     exporter does not pick it up on its own)."""
@@ -98,7 +108,8 @@ def export_onnx(
         The metadata written into the file. The output is ``(1, 3, s*h, s*w)``, not clamped.
 
     Raises:
-        LGFNError: an unknown option, the ONNX packages missing, or the file cannot be written.
+        LGFNError: an unknown option, the ONNX packages missing, weights that are not finite (or not
+            in fp16), or the file cannot be written.
     """
     _check_choices(dcn, layout, precision, size)
     onnx = require("onnx")
@@ -113,6 +124,7 @@ def export_onnx(
     dtype = torch.float16 if precision == "fp16" else torch.float32
     traced: nn.Module = network if layout == "frames" else _StackedFrames(network)
     traced = traced.to(dtype).eval()
+    _check_representable(model, traced, precision)
     h, w = size or _TRACE_SIZE
     # One window per run: the exporter fixes the batch anyway (the alignment splits it by value).
     shape = [1, model.num_frames, 3, h, w] if layout == "frames" else [1, 3 * model.num_frames, h, w]

@@ -30,7 +30,7 @@ import torch
 
 from lgfn.data.windows import window_indices
 from lgfn.devices import autocast, check_precision_on, resolve_device
-from lgfn.errors import LGFNError
+from lgfn.errors import LGFNError, memory_error
 from lgfn.inference.ensemble import ENSEMBLE_TRANSFORMS, inverse_transform, transform
 from lgfn.inference.options import InferenceOptions
 from lgfn.inference.streaming import StreamWindows, Window
@@ -234,11 +234,53 @@ class VideoSuperResolver:
         for window in windows:
             pending.append(window)
             if len(pending) == self.batch:
-                yield from self._run_batch(pending, fetch, cache)
+                yield from self._checked_batch(pending, fetch, cache)
                 self._evict(cache, pending[-1][0])
                 pending = []
         if pending:
-            yield from self._run_batch(pending, fetch, cache)
+            yield from self._checked_batch(pending, fetch, cache)
+
+    def _checked_batch(
+        self, windows: list[Window], fetch: Callable[[int], np.ndarray], cache: FrameCache
+    ) -> list[tuple[int, torch.Tensor]]:
+        """:meth:`_run_batch`, refusing in one clear error to go on out of memory or with an output
+        that is not finite (fp16 overflows past 65504; nothing written is worth keeping then)."""
+        try:
+            results = self._run_batch(windows, fetch, cache)
+        except (RuntimeError, MemoryError) as exc:
+            h, w = fetch(windows[0][0]).shape[:2]
+            frames = f"frame {windows[0][0]}" + (f" to {windows[-1][0]}" if len(windows) > 1 else "")
+            error = memory_error(
+                exc, self._memory_advice(), f"super-resolving {frames} ({w}x{h} on {self.device})"
+            )
+            if error is None:
+                raise
+            raise error from None
+        for centre, sr in results:  # one pass over each output, cheap beside the network
+            if not bool(torch.isfinite(sr).all()):
+                raise LGFNError(
+                    f"the network's output for frame {centre} holds inf or NaN values "
+                    f"({int((~torch.isfinite(sr)).sum())} of {sr.numel()}): {self._overflow_advice()}"
+                )
+        return results
+
+    def _memory_advice(self) -> str:
+        steps = [f"a --tile smaller than {self.tile}" if self.tile else "--tile 256 (overlapping tiles)"]
+        if self.batch > 1:
+            steps.append("--batch 1")
+        return f"less is needed with {' and '.join(steps)}"
+
+    def _overflow_advice(self) -> str:
+        """What to do about an output that is not finite (an ONNX file says it in its own terms)."""
+        advice = getattr(self.model, "overflow_advice", None)
+        if advice:
+            return advice
+        if self.precision != "fp32":
+            return (
+                f"{self.precision} can overflow where fp32 does not; run in fp32 (--precision fp32; in "
+                "training's validation, val.precision)"
+            )
+        return "in fp32 this means that the weights or the input frames are damaged"
 
     def _evict(self, cache: FrameCache, last_centre: int) -> None:
         # Later windows have centres > last_centre and never reach back more than t-1 frames.

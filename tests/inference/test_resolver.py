@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from lgfn.errors import LGFNError
+from lgfn.errors import LGFNError, OutOfMemory
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN
 from tests.helpers import TINY_MODEL
@@ -110,3 +112,46 @@ def test_stack_frames_keeps_channels_last_and_values():
     assert stacked.reshape(6, 4, 3, 5).is_contiguous(memory_format=torch.channels_last)
     plain = stack_frames([f.contiguous() for f in frames])
     assert plain.is_contiguous() and torch.equal(plain, stacked)
+
+
+@pytest.mark.parametrize(
+    "reuse_features, precision, advice",
+    [
+        (True, "fp32", "in fp32 this means that the weights or the input frames are damaged"),
+        (False, "fp32", "in fp32 this means that the weights or the input frames are damaged"),
+        (True, "bf16", "bf16 can overflow where fp32 does not; run in fp32 (--precision fp32; in training"),
+    ],
+)
+def test_an_output_that_is_not_finite_is_an_error_naming_the_frame(
+    model, clip, reuse_features, precision, advice
+):
+    """Weights that are finite but large enough that the activations overflow to inf."""
+    overflowing = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in overflowing.parameters():
+            parameter.mul_(1e10)
+    resolver = VideoSuperResolver(overflowing, precision=precision, batch=2, reuse_features=reuse_features)
+    with pytest.raises(LGFNError, match="output for frame 3 holds inf or NaN values") as caught:
+        list(resolver.upscale_clip(clip, indices=[3, 4]))
+    assert advice in str(caught.value)
+    with pytest.raises(LGFNError, match="output for frame 5 holds inf or NaN"):
+        next(resolver.stream(iter(clip), start=5))
+
+
+def test_running_out_of_memory_names_the_frames_and_the_options_that_need_less(model, clip, monkeypatch):
+    def out_of_memory(frames):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.")
+
+    monkeypatch.setattr(model, "forward", out_of_memory)
+    resolver = VideoSuperResolver(model, batch=2, reuse_features=False, channels_last=False)
+    with pytest.raises(OutOfMemory) as caught:
+        list(resolver.upscale_clip(clip))
+    assert str(caught.value) == (
+        "out of memory while super-resolving frame 0 to 1 (18x14 on cpu) (CUDA out of memory. Tried to "
+        "allocate 20.00 GiB.); less is needed with --tile 256 (overlapping tiles) and --batch 1"
+    )
+    tiled = VideoSuperResolver(model, tile=8, tile_overlap=2, reuse_features=False, channels_last=False)
+    with pytest.raises(
+        OutOfMemory, match=r"frame 0 \(18x14 on cpu\) .*; less is needed with a --tile smaller than 8$"
+    ):
+        list(tiled.upscale_clip(clip))
