@@ -147,18 +147,15 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
             "`lgfn export CKPT -o model.onnx --layout stacked`"
         )
     try:
-        if int(props["lgfn.format_version"]) > FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path} was exported by a newer lgfn (format {props['lgfn.format_version']})"
-            )
+        version = int(props["lgfn.format_version"])
         size_text = props["lgfn.size"]
         size = None if size_text == "dynamic" else tuple(int(v) for v in size_text.split("x"))
         info = ModelFile(path, int(props["lgfn.scale"]), int(props["lgfn.num_frames"]), props["lgfn.layout"],
                          props["lgfn.dcn"], props["lgfn.precision"], size)  # fmt: skip
     except (KeyError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
         raise ModelFileError(f"{path}: the lgfn metadata is damaged ({type(exc).__name__}: {exc})") from None
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} was exported by a newer lgfn (format {version}); update lgfn")
     consistent = (
         info.scale >= 1
         and info.num_frames >= 1

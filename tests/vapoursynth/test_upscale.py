@@ -111,8 +111,9 @@ def test_yuv_clip_from_a_source_filter_keeps_format_length_rate_and_frame_proper
 def test_yuv_path_looks_like_the_rgb_path(yuv_results):
     yuv, rgb = planes(yuv_results["jobs"]["yuv"]), planes(yuv_results["jobs"]["rgb"])
     assert yuv.shape == rgb.shape == (7, 128, 192, 3)
-    # The YUV path converts back to 4:2:0 (chroma at half resolution) and to 8 bits once more.
-    assert psnr(yuv, rgb) > 38
+    # The YUV path converts back to 4:2:0 (chroma at half resolution) and to 8 bits once more:
+    # measured 50.6 dB (each frame 50.5-50.6, at most 4 levels apart).
+    assert psnr(yuv, rgb) > 45
 
 
 def test_unspecified_matrix_is_written_as_bt709_from_720_lines(yuv_results):
@@ -179,7 +180,7 @@ EXPECTED = {
     "deform_conv_on_openvino": "--dcn grid_sample",
     "trt_not_installed": "pip install vapoursynth-mlrt-trt",
     "unknown_backend": "'cuda-magic'",
-    "grey_clip": "GRAY8; expected YUV or RGB",
+    "grey_clip": "Gray8; expected YUV or RGB",
     "variable_size": "expected one format and size",
     "overlapping_tiles": "2 * overlap < tilesize",
 }
