@@ -168,19 +168,28 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def _position_indices(position: int, num_frames: int, length: int) -> list[int]:
+    """Window position ``position``'s frame for every frame of the clip (``window_indices``)."""
+    half = num_frames // 2
+    # Only the first and last `half` windows reach past the clip; between them frame n takes
+    # n - half + position.
+    head = range(min(half, length))
+    tail = range(max(length - half, len(head)), length)
+    middle = range(len(head) + position - half, tail.start + position - half)
+    return [
+        *(window_indices(n, num_frames, length)[position] for n in head),
+        *middle,
+        *(window_indices(n, num_frames, length)[position] for n in tail),
+    ]
+
+
 def window_clips(clip: vs.VideoNode, num_frames: int) -> list[vs.VideoNode]:
-    """The ``num_frames`` shifted copies of ``clip``: copy ``j`` frame ``n`` is window position ``j``
-    of frame ``n``'s window (``new_info`` padding at the ends)."""
-    length, half = clip.num_frames, num_frames // 2
-    # Only the first and last `half` windows reach past the clip; the others are n - half .. n + half.
-    edges = sorted(set(range(min(half, length))) | set(range(max(length - half, 0), length)))
-    edge_windows = {n: window_indices(n, num_frames, length) for n in edges}
+    """The ``num_frames`` shifted copies of ``clip`` that vs-mlrt stacks: copy ``j``'s frame ``n`` is
+    position ``j`` of frame ``n``'s window (:func:`window_indices`, ``new_info`` padding)."""
     copies = []
     for position in range(num_frames):
-        indices = [
-            edge_windows[n][position] if n in edge_windows else n + position - half for n in range(length)
-        ]
-        pieces = [clip[first : last + 1] for first, last in _runs(indices)]
+        runs = _runs(_position_indices(position, num_frames, clip.num_frames))
+        pieces = [clip[first : last + 1] for first, last in runs]
         copies.append(pieces[0] if len(pieces) == 1 else vs.core.std.Splice(pieces))
     return copies
 

