@@ -5,12 +5,13 @@ gives for ``n`` (the ``new_info`` padding of ``lgfn upscale`` at both ends of th
 is built as ``t`` shifted copies of the clip, one per window position, each a splice of trims of
 the clip, which vs-mlrt stacks along the channels of the network's ``(1, 3t, h, w)`` input.
 
-Colour: the network sees RGB in [0, 1]. A YUV clip is converted with its ``_Matrix``,
-``_ColorRange`` and ``_ChromaLocation`` (read from its first frame); where they are unspecified,
+Colour: the network sees RGB in [0, 1]. A YUV clip is converted with its ``_Matrix``, ``_Range``
+(``_ColorRange`` before R81) and ``_ChromaLocation`` (read from its first frame); where unspecified,
 as ``lgfn upscale`` reads a video that declares nothing (FFmpeg's defaults): BT.601, limited range,
 chroma left. The result returns to the clip's own format with the same values, except an
 unspecified matrix, which becomes the one ``lgfn upscale`` writes: BT.709 from 720 lines up,
-BT.601 below. The output frames carry the input frames' properties, with the colour ones updated.
+BT.601 below. Input and output are clamped to [0, 1] in RGB, as ``lgfn upscale``'s 8-bit frames
+are. The output frames carry the input frames' properties, with the colour ones updated.
 """
 
 from __future__ import annotations
