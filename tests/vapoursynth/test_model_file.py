@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -10,6 +13,7 @@ from onnx import TensorProto, helper
 from lgfn.export import metadata
 from lgfn.vapoursynth import model_file
 from lgfn.vapoursynth.model_file import ModelFileError, read_metadata_props, read_model_file
+from tests.helpers import REPO
 
 
 def test_the_reader_knows_the_values_the_exporter_writes():
@@ -94,3 +98,13 @@ def test_a_truncated_export_is_not_an_onnx_file(demo_stacked, tmp_path, cut):
 def test_a_missing_file_names_itself(tmp_path):
     with pytest.raises(ModelFileError, match="no such file"):
         read_model_file(tmp_path / "absent.onnx")
+
+
+def test_the_parts_a_vapoursynth_python_imports_need_no_torch():
+    # lgfn's network and checkpoint names are imported on first use; the metadata reader needs neither
+    # torch nor VapourSynth.
+    probe = (
+        "import sys, lgfn, lgfn.errors, lgfn.data.windows, lgfn.vapoursynth, lgfn.vapoursynth.model_file; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=False).returncode == 0
