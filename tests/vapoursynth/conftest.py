@@ -53,8 +53,10 @@ def _python_312() -> str | None:
 
 
 def _stamp(python: str) -> str:
+    """What the environment was made from: the requirements, the Python, and the checkout's place (a
+    virtual environment and an editable install hold absolute paths)."""
     version = subprocess.run([python, "-VV"], capture_output=True, text=True, check=True).stdout
-    return hashlib.sha256(REQUIREMENTS.read_bytes() + version.encode()).hexdigest()
+    return hashlib.sha256(REQUIREMENTS.read_bytes() + f"{version}\n{REPO}".encode()).hexdigest()
 
 
 @pytest.fixture(scope="session")

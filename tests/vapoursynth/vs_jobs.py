@@ -62,8 +62,9 @@ def run_job(job: dict) -> dict:
     upscaled = clip
     if "post" in job:
         clip = core.resize.Bicubic(clip, **named_formats(job["post"]))
-    record = {"format": clip.format.name, "width": clip.width, "height": clip.height,
-              "num_frames": clip.num_frames, "fps": [clip.fps.numerator, clip.fps.denominator]}  # fmt: skip
+    record = {"sr_format": upscaled.format.name, "format": clip.format.name, "width": clip.width,
+              "height": clip.height, "num_frames": clip.num_frames,
+              "fps": [clip.fps.numerator, clip.fps.denominator]}  # fmt: skip
     frames = range(clip.num_frames) if job.get("render", "all") == "all" else job["render"]
     started = time.perf_counter()
     with open(job["out"], "wb") as out:
