@@ -139,6 +139,7 @@ class TRT:
         if program is None:
             raise vs.Error(f"lgfn.vapoursynth: TRT needs the '{self.trtexec}' program (TensorRT) on PATH")
         partial = engine.with_name(engine.name + ".partial")
+        # `lgfn export` names the network's input "frames"; the engine is built for one fixed shape.
         command = [program, f"--onnx={model.path}", f"--saveEngine={partial}", f"--device={self.device_id}",
                    f"--shapes=frames:1x{channels}x{height}x{width}"]  # fmt: skip
         command += ["--fp16"] if self.fp16 else []
