@@ -65,10 +65,15 @@ def test_the_vapoursynth_extra_is_for_python_312_and_newer():
         requirements.Requirement(r).name: requirements.Requirement(r)
         for r in PROJECT["optional-dependencies"]["vapoursynth"]
     }
-    assert {"vapoursynth", "vapoursynth-mlrt-ort", "numpy"} <= set(extra)
-    for name in ("vapoursynth", "vapoursynth-mlrt-ort"):
-        assert not extra[name].marker.evaluate({"python_version": "3.11"})
-        assert extra[name].marker.evaluate({"python_version": "3.12"})
+    assert {"vapoursynth", "vapoursynth-mlrt-ort", "vapoursynth-mlrt-ov", "vapoursynth-bestsource"} <= set(
+        extra
+    )
+    for name, requirement in extra.items():
+        assert not requirement.marker.evaluate({"python_version": "3.11"}), name
+        assert requirement.marker.evaluate({"python_version": "3.12"}), name
+    # The torch-free environment's pins (requirements-vapoursynth.txt) lie inside the extra's ranges.
+    for package, version in _pins("requirements-vapoursynth.txt").items():
+        assert extra[package].specifier.contains(version), f"{package}=={version}"
 
 
 @pytest.mark.parametrize("name", ["requirements.txt", "requirements-onnx.txt", "requirements-dev.txt"])
