@@ -85,7 +85,7 @@ def native_bf16(device: torch.device) -> bool:
 
 def auto_precision(device: torch.device) -> str:
     """The precision ``--precision auto`` runs in on ``device``: bf16 where the hardware computes it
-    natively, otherwise fp32. Measured on the README's 2-core CPU with both shipped weights: bf16
+    natively, otherwise fp32. Measured on the 2-core CPU of docs/speed.md with both shipped weights: bf16
     runs 1.9-2.4x faster and moves the Vid4 average by at most 0.0005 dB (per clip 0.0011 dB)."""
     return "bf16" if native_bf16(device) else "fp32"
 

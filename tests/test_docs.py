@@ -1,5 +1,10 @@
-"""README.md and data/README.md tell one story: every repository path they name exists, and every
-command line they show is accepted by the named command's own parser (parsed, never run).
+"""README.md, the pages of docs/, data/README.md and checkpoints/README.md tell one story: every
+repository path they name exists, every command line they show is accepted by the named command's own
+parser (parsed, never run), and every link between them lands on a page and a heading that exist.
+
+One rule for paths on every page: a path in a command line or a code span is read from the repository
+root (where the commands run), a Markdown link from the folder of the page that holds it (so from
+docs/ a repository file is ``../x``, as a Markdown viewer resolves it).
 
 What may be named without existing is listed here, each with where the docs say it comes from:
 :data:`PLACEHOLDERS` (files the reader brings or a command writes) and :data:`PLACEHOLDER_FOLDERS`
@@ -23,7 +28,11 @@ from lgfn.config import load_config
 from lgfn.errors import LGFNError
 from tests.helpers import REPO
 
-DOCS = ("README.md", "data/README.md")
+#: The README stays a short front page; the rest is one page per task in docs/.
+README_MAX_LINES = 200
+#: Every page of docs/ is found by the glob, so a new page is checked without editing this file.
+DOC_PAGES = tuple(sorted(path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md")))
+DOCS = ("README.md", "data/README.md", "checkpoints/README.md", *DOC_PAGES)
 
 #: Files the docs name that the reader brings, or that a command writes.
 PLACEHOLDERS = {
@@ -48,7 +57,7 @@ PLACEHOLDERS = {
     "b.pth": "the reader's checkpoints",
     # test.py --test-list: the reader's list of septuplets (data/README.md, Vimeo-90K).
     "my_list.txt": "the reader's list",
-    # Files of the authors' repository (BIOINSu/LGFN) that README.md compares the trainer with.
+    # Files of the authors' repository (BIOINSu/LGFN) that docs/training.md compares the trainer with.
     "data/vimeo.py": "the authors' repository",
     "data/common.py": "the authors' repository",
 }
@@ -142,8 +151,8 @@ def check_command(command: str) -> list[str]:
     """What is wrong with one command line: a missing path, an option its parser refuses."""
     words = shlex.split(command)
     problems = [f"{command}: no such path {path}" for path in missing_paths(words)]
-    if words[0] == ".venv/bin/python":  # the virtual environment's python is python
-        words[0] = "python"
+    if words[0] in (".venv/bin/python", ".venv/bin/lgfn"):  # the virtual environment's programs
+        words[0] = words[0].removeprefix(".venv/bin/")
     build, prefix, arguments = _parser_for(words)
     if build is None:
         if not command.startswith(TOOLS):
@@ -170,11 +179,44 @@ def inline_paths(text: str) -> Iterator[str]:
             yield span
 
 
+def links(text: str) -> list[str]:
+    """The targets of the Markdown links that are not web addresses: ``path``, ``path#anchor`` or
+    ``#anchor``."""
+    return [link for link in re.findall(r"\]\(([^)\s]+)\)", text) if not link.startswith(("http", "mailto:"))]
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors of a page's headings, as GitHub makes them: lower case, punctuation dropped,
+    spaces to hyphens (fenced blocks are not headings)."""
+    text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    titles = re.findall(r"^#{1,6} +(.+?) *#*$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in titles}
+
+
+def broken_links(doc: str, root: Path = REPO) -> list[str]:
+    """The links of ``doc`` (relative to ``root``) whose file does not exist, or whose ``#anchor`` is
+    no heading of the page it points to."""
+    page = root / doc
+    problems = []
+    for link in links(page.read_text()):
+        path, _, anchor = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            problems.append(f"{doc}: {link}: no such file")
+        elif anchor and target.suffix == ".md" and anchor not in anchors(target.read_text()):
+            problems.append(f"{doc}: {link}: no heading #{anchor} in {target.relative_to(root.resolve())}")
+    return problems
+
+
+def test_the_docs_are_found_and_their_commands_extracted() -> None:
+    assert {"docs/evaluation.md", "docs/training.md", "docs/upscaling.md", "docs/export.md"} <= set(DOC_PAGES)
+    assert len(list(commands(_text("README.md")))) >= 10  # the extraction works
+    assert sum(len(list(commands(_text(doc)))) for doc in DOCS) >= 80
+
+
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_command_line_parses_and_names_existing_files(doc: str) -> None:
-    found = list(commands(_text(doc)))
-    assert len(found) >= 10, found  # the extraction works
-    problems = [problem for command in found for problem in check_command(command)]
+    problems = [problem for command in commands(_text(doc)) for problem in check_command(command)]
     assert problems == []
 
 
@@ -182,9 +224,22 @@ def test_every_command_line_parses_and_names_existing_files(doc: str) -> None:
 def test_every_repository_path_exists(doc: str) -> None:
     text = _text(doc)
     problems = missing_paths(list(inline_paths(text)))
-    links = [link for link in re.findall(r"\]\(([^)#\s]+)\)", text) if not link.startswith("http")]
-    problems += missing_paths(links, where=(REPO / doc).parent)
+    problems += missing_paths(
+        [link.split("#")[0] for link in links(text) if not link.startswith("#")], where=(REPO / doc).parent
+    )
     assert problems == []
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_link_lands_on_a_page_and_heading_that_exist(doc: str) -> None:
+    assert broken_links(doc) == []
+
+
+def test_the_readme_is_short_and_links_every_docs_page() -> None:
+    text = _text("README.md")
+    assert len(text.splitlines()) < README_MAX_LINES
+    linked = {link.partition("#")[0] for link in links(text)}
+    assert [page for page in DOC_PAGES if page not in linked] == []
 
 
 def test_a_made_up_path_or_option_is_caught() -> None:
@@ -201,3 +256,21 @@ def test_a_made_up_path_or_option_is_caught() -> None:
         "python scripts/no_such_script.py: no such path scripts/no_such_script.py"
     ]
     assert missing_paths(["configs/vimeo_x5.yaml", "data/Vid4/GT", "lgfn.pth"]) == ["configs/vimeo_x5.yaml"]
+
+
+def test_a_broken_link_or_anchor_is_caught(tmp_path: Path) -> None:
+    assert "speed" in anchors("# Speed\n")
+    assert "metrics---metrics-psnrssimtof" in anchors("# Metrics: `--metrics psnr,ssim,tof`\n")
+    assert "not-a-heading" not in anchors("```\n# not a heading\n```\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("# Commands\n")
+    (tmp_path / "docs" / "speed.md").write_text("# Speed\n")
+    (tmp_path / "docs" / "page.md").write_text(
+        "# Here\n[a](speed.md) [b](speed.md#no-such) [c](../README.md#commands)\n"
+        "[d](nowhere.md) [e](#here) [f](#gone)\n"
+    )
+    assert broken_links("docs/page.md", root=tmp_path) == [
+        "docs/page.md: speed.md#no-such: no heading #no-such in docs/speed.md",
+        "docs/page.md: nowhere.md: no such file",
+        "docs/page.md: #gone: no heading #gone in docs/page.md",
+    ]

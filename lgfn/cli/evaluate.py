@@ -186,7 +186,7 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
         "--metrics",
         default=",".join(DEFAULT_METRICS),
         help=f"comma-separated metrics from {', '.join(METRICS)}; psnr and ssim always (the paper's); tof: "
-        f"temporal consistency of the optical flow, see README [%(default)s]",
+        f"temporal consistency of the optical flow, see docs/metrics.md [%(default)s]",
     )
     scoring.add_argument(
         "--lpips-weights",

@@ -1,7 +1,7 @@
 """The VapourSynth environment, the demo exports and the reference frames the tests here share.
 
 The environment is a virtual environment of a Python >= 3.12 (VapourSynth's wheels need it),
-``.venv-vapoursynth`` in the checkout (git ignores it), made with the README's one command,
+``.venv-vapoursynth`` in the checkout (git ignores it), made with the one command of docs/vapoursynth.md,
 ``pip install --no-deps -r requirements-vapoursynth.txt``, and kept for later sessions while that
 file is unchanged. The tests skip, saying so, only where no Python >= 3.12 is found; set
 ``LGFN_VS_PYTHON`` to choose one.
@@ -70,7 +70,7 @@ def vs_python() -> Path:
     if not (STAMP.is_file() and STAMP.read_text() == stamp):
         shutil.rmtree(VENV, ignore_errors=True)
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
-        # The README's install command, as a reader runs it from the project's folder.
+        # The install command of docs/vapoursynth.md, as a reader runs it from the project's folder.
         install = [str(VENV / "bin" / "pip"), "install", "-q", "--no-deps", "-r", REQUIREMENTS.name]
         subprocess.run(install, cwd=REPO, check=True, timeout=900)
         STAMP.write_text(stamp)  # last: an interrupted build is made again next time
