@@ -177,7 +177,8 @@ def open_source(path: str | os.PathLike, fps: str | float | Fraction | None = No
 
     Args:
         path: a video file (``.mp4 .mkv .mov .avi .webm``, or anything FFmpeg reads) or a folder of
-            ``.png/.jpg/.jpeg/.bmp`` frames whose names sort in frame order.
+            ``.png .jpg .jpeg .bmp .tif .tiff`` frames, numbered names in number order
+            (:func:`lgfn.data.io.list_frames`).
         fps: frame rate to use instead of the input's own (a folder has none and gets
             :data:`DEFAULT_FOLDER_FPS`); ``"30000/1001"``, ``29.97``, ``25`` or a Fraction.
 

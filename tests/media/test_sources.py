@@ -194,3 +194,13 @@ def test_a_cover_picture_listed_first_is_not_taken_for_the_video():
     assert sources._picture_stream([movie, cover]).name == "movie"
     assert sources._picture_stream([cover]).name == "cover"  # a lone picture is still a (one-frame) video
     assert sources._picture_stream([]) is None
+
+
+def test_a_folder_of_numbered_frames_is_read_in_number_order(tmp_path):
+    frames = make_frames(12, 20, 12)
+    for i, frame in enumerate(frames, start=1):
+        write_image(tmp_path / "clip" / f"{i}.png", frame)
+    write_image(tmp_path / "clip" / ".hidden.png", frames[5])
+    source = open_source(tmp_path / "clip")
+    assert source.num_frames == 12
+    assert all(np.array_equal(a, b) for a, b in zip(source, frames, strict=True))
