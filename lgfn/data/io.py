@@ -135,11 +135,13 @@ class FrameFormat:
         kind: its description in messages (``"8-bit RGB"``, ``"16-bit grey-scale"``, ``"RGBA (4 channels)"``).
         channels: 3 for RGB, 1 for grey-scale, 0 for what is neither (alpha, CMYK, float...).
         bit_depth: bits per channel, 8 or 16.
+        size: ``(w, h)`` in pixels.
     """
 
     kind: str
     channels: int
     bit_depth: int
+    size: tuple[int, int]
 
 
 def frame_format(path: str | Path) -> FrameFormat:
@@ -249,16 +251,16 @@ def _existing(path: Path) -> Path:
 
 def _format_of(image: Image.Image, file_head: bytes) -> FrameFormat:
     """The :class:`FrameFormat` of an opened image whose file begins with ``file_head``."""
-    mode = image.mode
+    mode, size = image.mode, image.size
     if mode == "RGB":
         depth = _stated_depth(image, file_head)
-        return FrameFormat(f"16-bit RGB {image.format}" if depth == 16 else "8-bit RGB", 3, depth)
+        return FrameFormat(f"16-bit RGB {image.format}" if depth == 16 else "8-bit RGB", 3, depth, size)
     if mode == "P" and "transparency" not in image.info:
-        return FrameFormat("8-bit RGB", 3, 8)  # a palette of colours
+        return FrameFormat("8-bit RGB", 3, 8, size)  # a palette of colours
     if mode in _GREY_MODES:
         depth = _GREY_MODES[mode]
-        return FrameFormat("grey-scale" if depth == 8 else "16-bit grey-scale", 1, depth)
-    return FrameFormat(_MODE_NAMES.get(mode, f"mode {mode}"), 0, 8)
+        return FrameFormat("grey-scale" if depth == 8 else "16-bit grey-scale", 1, depth, size)
+    return FrameFormat(_MODE_NAMES.get(mode, f"mode {mode}"), 0, 8, size)
 
 
 def _stated_depth(image: Image.Image, file_head: bytes) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lgfn.data.degradations import bi_degrade, crop_to_multiple
+from lgfn.errors import InputDataError
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 
@@ -57,6 +58,11 @@ class _ReferenceCheck:
 
     def degrade(self, frames: Iterable[np.ndarray], start: int) -> Iterator[np.ndarray]:
         for index, frame in enumerate(frames):
+            if frame.dtype != np.uint8 or frame.shape[2] != 3:
+                kind = f"{8 * frame.itemsize}-bit {'grey-scale' if frame.shape[2] == 1 else 'RGB'}"
+                raise InputDataError(
+                    f"--reference scores 8-bit RGB frames (the paper's protocol), not {kind} ones"
+                )
             if index >= start:  # earlier frames are only context for a resumed run's first windows
                 self.originals.append(crop_to_multiple(frame, self.scale))
             yield bi_degrade(frame, self.scale)

@@ -1,8 +1,9 @@
 """Reading frames: video files and folders of frames, one frame at a time.
 
 A :class:`FrameSource` yields the frames of a video file (``.mp4 .mkv .mov .avi .webm``, decoded with
-PyAV/FFmpeg) or of a folder of image frames, in order, as ``(h, w, 3)`` uint8 RGB arrays, without
-ever holding the whole clip in memory. :func:`open_source` probes the input first (it decodes the
+PyAV/FFmpeg) or of a folder of image frames, in order, as ``(h, w, 3)`` uint8 RGB arrays (a folder of
+grey or 16-bit frames: as they are stored, see :class:`FrameFolderSource`), without ever holding the
+whole clip in memory. :func:`open_source` probes the input first (it decodes the
 first frame of a video, checks every frame size in a folder) so that a bad input fails before any
 work is done. Only the first video stream of a file is read as frames (a cover picture listed before
 it is skipped); its colour matrix is the one the file declares (see :mod:`lgfn.media.ffmpeg`).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -24,9 +26,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image
 
-from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image
+from lgfn.data.io import FRAME_EXTENSIONS, frame_format, list_frames, read_frame
 from lgfn.errors import InputDataError, LGFNError
 from lgfn.media.ffmpeg import SWS_FLAGS, av_message
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 #: Frame rate given to a folder of frames, which records none (override with ``fps=``).
 DEFAULT_FOLDER_FPS = Fraction(25)
+# Matroska's per-track duration tag, e.g. "00:00:01.600000000".
+_DURATION_TAG = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
 def parse_fps(value: str | float | Fraction) -> Fraction:
@@ -155,7 +158,9 @@ class VideoFileSource(FrameSource):
 
 
 class FrameFolderSource(FrameSource):
-    """The frames of a folder of images, read in file-name order (see :func:`lgfn.data.io.list_frames`).
+    """The frames of a folder of images, in number order of their names (see
+    :func:`lgfn.data.io.list_frames`), as they are stored: RGB ``(h, w, 3)`` or grey ``(h, w, 1)``,
+    ``uint8`` or ``uint16`` (:func:`lgfn.data.io.read_frame`), every frame in the first one's format.
 
     Args:
         frames: the frame files, in order.
@@ -166,9 +171,13 @@ class FrameFolderSource(FrameSource):
         self.frames = frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        first = None
         for frame_path in self.frames:
-            image = read_image(frame_path)
+            image = read_frame(frame_path)
             self._check_size(image, str(frame_path))
+            if first is not None and (image.dtype, image.shape[2]) != first:
+                raise InputDataError(f"{frame_path}: the frame's format changed since the folder was opened")
+            first = image.dtype, image.shape[2]
             yield image
 
 
@@ -204,22 +213,29 @@ def open_source(path: str | os.PathLike, fps: str | float | Fraction | None = No
 
 def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
     frames = list_frames(path)
-    first = read_image(frames[0])  # decodes fully: a bad first frame is reported now
-    h, w = first.shape[:2]
-    # A frame of another size would stop the run part-way; image headers give every size cheaply.
+    first = read_frame(frames[0])  # decodes fully: a bad first frame is reported now
+    first_format = frame_format(frames[0])
+    w, h = first_format.size
+    # A frame of another size or format would stop the run part-way; headers tell them cheaply.
     for frame_path in frames[1:]:
-        try:
-            with Image.open(frame_path) as image:
-                size = image.size
-        except (OSError, SyntaxError, ValueError):  # what Pillow raises for a damaged header
-            continue  # unreadable: read_image reports it, with its reason, when the frame is reached
-        except Image.DecompressionBombError as exc:  # a header claiming billions of pixels
-            raise InputDataError(f"{frame_path}: refused to decode, the image is too large ({exc})") from None
-        if size != (w, h):
+        fmt = frame_format(frame_path)
+        if fmt.size != (w, h):
             raise InputDataError(
-                f"{frame_path}: frame size {size[0]}x{size[1]} differs from the first frame {frames[0].name} "
-                f"({w}x{h}); expected every frame of a clip to have the same size"
+                f"{frame_path}: frame size {fmt.size[0]}x{fmt.size[1]} differs from the first frame "
+                f"{frames[0].name} ({w}x{h}); expected every frame of a clip to have the same size"
             )
+        if (fmt.channels, fmt.bit_depth) != (first_format.channels, first_format.bit_depth):
+            raise InputDataError(
+                f"{frame_path}: a {fmt.kind} frame, but the first frame {frames[0].name} is "
+                f"{first_format.kind}; expected every frame of a clip in one format"
+            )
+    if first.dtype != np.uint8 or first.shape[2] != 3:
+        grey = ", the network seeing grey as three equal channels," if first_format.channels == 1 else ""
+        logger.info(
+            "%s holds %s frames: they are upscaled in floating point%s and a folder of PNG frames "
+            "gets them back in that format",
+            path, first_format.kind, grey,
+        )  # fmt: skip
     return FrameFolderSource(path, fps, (w, h), frames)
 
 
@@ -231,6 +247,7 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
     with container:
         stream, first = _first_frame(container, path)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        override = fps
         if fps is None:
             if not rate:
                 raise InputDataError(f"{path}: the video does not state its frame rate; give one with --fps")
@@ -246,17 +263,21 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             )
             if turns % 2:
                 size = size[::-1]
+        times = _frame_times(path, stream.index)
+        num_frames, stated = _counts(path, container, stream, rate, times)
+        if override is None:
+            _say_if_variable_rate(path, times, fps)
         return VideoFileSource(
             path,
             fps,
             size,
-            _frame_count(container, stream, rate),
+            num_frames,
             start_time=start_time,
             stream_fps=Fraction(rate) if rate else None,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
-            stated_frames=stream.frames or None,
+            stated_frames=stated,
         )
 
 
@@ -276,22 +297,83 @@ def _first_frame(
     return stream, first
 
 
-def _frame_count(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, rate: Fraction | None
-) -> int | None:
-    """The frames the header counts; else an estimate from the duration; ``None`` when neither is known."""
+def _frame_times(path: Path, index: int) -> list[Fraction]:
+    """The presentation time (seconds) of every frame stream ``index`` of the file holds, in display
+    order, from its packets: the file is read once, nothing is decoded (about a second a GB)."""
+    times = []
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(container.streams[index]):
+                stamp = packet.dts if packet.pts is None else packet.pts
+                if stamp is not None and packet.time_base is not None:  # None: the demuxer's flush packet
+                    times.append(Fraction(stamp * packet.time_base))
+        except av.FFmpegError:
+            pass  # a damaged tail: the frames before it are what the file holds
+    return sorted(times)
+
+
+def _counts(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    rate: Fraction | None,
+    times: list[Fraction],
+) -> tuple[int | None, int | None]:
+    """``(num_frames, stated_frames)``: the header's count where it has one (MP4, MOV); else the
+    frames the file holds, unless they end well before the duration the header states, as in a
+    truncated Matroska file: then that duration's frames, given as stated so that reading fewer is
+    reported (``lgfn upscale --accept-short``)."""
     if stream.frames:
-        return stream.frames
-    if not rate:
-        return None
-    # Containers such as Matroska do not count frames; the duration gives an estimate.
+        return stream.frames, stream.frames
+    seconds = _stated_seconds(container, stream)
+    if not times:
+        return (round(seconds * Fraction(rate)) if seconds and rate else None), None
+    if seconds and rate:
+        period = 1 / Fraction(rate)
+        held = times[-1] - times[0] + period
+        if held < seconds - max(2 * period, seconds / 20):  # a rounded duration is not a lost tail
+            stated = round(seconds * Fraction(rate))
+            logger.warning(
+                "%s states %.3f s of video (%d frames at %s fps) but holds %d frames (%.3f s); the file "
+                "may be truncated",
+                path, seconds, stated, rate, len(times), held,
+            )  # fmt: skip
+            return stated, stated
+    return len(times), None
+
+
+def _stated_seconds(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Fraction | None:
+    """The video's duration as the header states it (Matroska keeps it in a ``DURATION`` tag)."""
     if stream.duration is not None and stream.time_base is not None:
-        seconds = stream.duration * stream.time_base
-    elif container.duration is not None:
-        seconds = Fraction(container.duration, av.time_base)
-    else:
-        seconds = None
-    return round(seconds * Fraction(rate)) if seconds else None
+        return Fraction(stream.duration * stream.time_base)
+    tag = _DURATION_TAG.fullmatch(stream.metadata.get("DURATION", ""))
+    if tag:
+        hours, minutes, seconds = tag.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)
+    if container.duration is not None:
+        return Fraction(container.duration, av.time_base)
+    return None
+
+
+def _say_if_variable_rate(path: Path, times: list[Fraction], fps: Fraction) -> None:
+    """Warn when writing the frames at the constant ``fps`` moves them by more than half a frame from
+    their times in the file (a variable-frame-rate video): the output's sound would drift as much."""
+    if len(times) < 2:
+        return
+    drift = max(abs(i / fps - (time - times[0])) for i, time in enumerate(times))
+    if drift <= 1 / (2 * fps):
+        return
+    durations = [b - a for a, b in itertools.pairwise(times)]
+    logger.warning(
+        "%s has a variable frame rate (frames last %.0f to %.0f ms); its frames are read without their "
+        "times, and a video output plays them at a constant %.4g fps: they span %.2f s there against "
+        "%.2f s in the input, up to %.2f s from their times (the sound and subtitles carried along "
+        "drift as much against the picture)",
+        path, 1000 * min(durations), 1000 * max(durations), fps, (len(times) - 1) / fps,
+        times[-1] - times[0], drift,
+    )  # fmt: skip
 
 
 def _picture_stream(streams: Sequence[av.video.stream.VideoStream]) -> av.video.stream.VideoStream | None:

@@ -204,3 +204,26 @@ def test_a_folder_of_numbered_frames_is_read_in_number_order(tmp_path):
     source = open_source(tmp_path / "clip")
     assert source.num_frames == 12
     assert all(np.array_equal(a, b) for a, b in zip(source, frames, strict=True))
+
+
+@pytest.mark.parametrize(("dtype", "channels"), [(np.uint16, 3), (np.uint16, 1), (np.uint8, 1)])
+def test_a_folder_of_grey_or_16_bit_frames_is_read_as_stored(tmp_path, dtype, channels):
+    rng = np.random.default_rng(8)
+    frames = [rng.integers(0, np.iinfo(dtype).max + 1, (12, 20, channels), dtype=dtype) for _ in range(3)]
+    for i, frame in enumerate(frames):
+        write_image(tmp_path / "clip" / f"{i}.tif", frame)
+    source = open_source(tmp_path / "clip")
+    assert source.size == (20, 12)
+    got = list(source)
+    assert all(a.dtype == dtype and np.array_equal(a, b) for a, b in zip(got, frames, strict=True))
+
+
+def test_a_folder_mixing_frame_formats_is_refused_before_reading(tmp_path):
+    frames = make_frames(3, 20, 12)
+    write_folder(tmp_path / "clip", frames)
+    write_image(tmp_path / "clip" / "00000002.png", frames[2].astype(np.uint16) * 257)
+    with pytest.raises(
+        InputDataError,
+        match=r"00000002\.png: a 16-bit RGB PNG frame, but the first frame 00000000\.png is 8-bit",
+    ):
+        open_source(tmp_path / "clip")
