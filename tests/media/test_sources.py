@@ -26,6 +26,7 @@ from tests.helpers import (
     make_frames,
     write_folder,
     write_video_pyav,
+    write_video_timed,
     write_video_with_audio,
 )
 
@@ -227,3 +228,44 @@ def test_a_folder_mixing_frame_formats_is_refused_before_reading(tmp_path):
         match=r"00000002\.png: a 16-bit RGB PNG frame, but the first frame 00000000\.png is 8-bit",
     ):
         open_source(tmp_path / "clip")
+
+
+# Frames 40 ms apart with two gaps of 120 ms: 10 frames over 0.60 s, not 0.36 s as 25 fps would have it.
+VFR_TIMES = [0, 40, 80, 200, 240, 280, 400, 440, 480, 600]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_variable_frame_rate_is_said_with_what_it_does(tmp_path, suffix, caplog):
+    write_video_timed(tmp_path / f"vfr{suffix}", make_frames(10), VFR_TIMES)
+    source = open_source(tmp_path / f"vfr{suffix}")
+    assert source.num_frames == 10 and source.stated_frames in (10, None)
+    assert len(list(source)) == 10
+    warning = caplog.text
+    assert "has a variable frame rate (frames last 40 to 120 ms)" in warning
+    span = float(9 / source.fps)
+    assert (
+        f"a constant {float(source.fps):.4g} fps: they span {span:.2f} s there against 0.60 s in the input"
+        in warning
+    )
+    # The largest gap between a frame's time at that rate and in the file.
+    drift = float(max(abs(i / source.fps - Fraction(t, 1000)) for i, t in enumerate(VFR_TIMES)))
+    assert f"up to {drift:.2f} s from their times" in warning
+    caplog.clear()
+    write_video_timed(tmp_path / f"cfr{suffix}", make_frames(10), [40 * i for i in range(10)])
+    assert open_source(tmp_path / f"cfr{suffix}").num_frames == 10
+    assert "variable frame rate" not in caplog.text
+    open_source(tmp_path / f"vfr{suffix}", fps=25)  # a rate the user gives retimes on purpose
+    assert "variable frame rate" not in caplog.text
+
+
+def test_a_truncated_matroska_file_states_the_frames_its_header_promises(tmp_path, caplog):
+    noise = make_frames(40, 64, 48)  # noise: the frames, not the header, make up the file
+    write_video_timed(tmp_path / "whole.mkv", noise, [40 * i for i in range(40)])
+    data = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 4])
+    source = open_source(tmp_path / "cut.mkv")
+    held = len(list(source))
+    assert 0 < held < 30 and source.num_frames == source.stated_frames == 40
+    assert f"states 1.600 s of video (40 frames at 25 fps) but holds {held} frames" in caplog.text
+    whole = open_source(tmp_path / "whole.mkv")  # the same file whole: no header count, 40 held
+    assert (whole.num_frames, whole.stated_frames) == (40, None)

@@ -1,4 +1,4 @@
-"""`lgfn upscale` on frames that are not 8-bit RGB: 16-bit and grey frames in, the same format out."""
+"""What `lgfn upscale` reads: 16-bit and grey frames (out as they came), truncated or variable-rate video."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from lgfn.data.io import read_frame, write_image
 from lgfn.inference import VideoSuperResolver
 from lgfn.media import read_video_frames
 from lgfn.models import LGFN
-from tests.helpers import TINY_MODEL, error_line, run_cli
+from tests.helpers import TINY_MODEL, error_line, make_frames, run_cli, write_video_timed
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,3 +71,28 @@ def test_reference_refuses_16_bit_frames_with_one_line(tmp_path: Path, capsys) -
         == "error: --reference scores 8-bit RGB frames (the paper's protocol), not 16-bit RGB ones"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_mkv_fails_as_a_truncated_mp4_does_unless_accepted(tmp_path: Path, capsys) -> None:
+    write_video_timed(tmp_path / "whole.mkv", make_frames(40, 64, 48), [40 * i for i in range(40)])
+    data = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "in.mkv").write_bytes(data[: len(data) // 4])
+    assert run_cli(tmp_path / "in.mkv", "-o", tmp_path / "out.mkv", "--method", "bicubic") == 2
+    line = error_line(capsys)
+    held = len(read_video_frames(tmp_path / "in.mkv"))  # after the CLI, whose log handler it uses
+    assert (
+        f"in.mkv ended at frame {held}, but its header counts 40 frames (the file may be truncated)" in line
+    )
+    assert not (tmp_path / "out.mkv").exists()
+    assert (
+        run_cli(tmp_path / "in.mkv", "-o", tmp_path / "out.mkv", "--method", "bicubic", "--accept-short") == 0
+    )
+    assert len(read_video_frames(tmp_path / "out.mkv")) == held
+
+
+def test_a_variable_frame_rate_input_is_said_before_the_work(tmp_path: Path, capsys) -> None:
+    write_video_timed(tmp_path / "in.mkv", make_frames(6, 16, 12), [0, 40, 80, 400, 440, 480])
+    assert run_cli(tmp_path / "in.mkv", "-o", tmp_path / "out.mkv", "--method", "bicubic") == 0
+    err = capsys.readouterr().err
+    assert "in.mkv has a variable frame rate (frames last 40 to 320 ms)" in err
+    assert err.index("variable frame rate") < err.index("upscaled 6 frames")
