@@ -297,16 +297,20 @@ def _first_frame(
     return stream, first
 
 
-def _frame_times(path: Path, index: int) -> list[Fraction]:
+def _frame_times(path: Path, index: int) -> list[float]:
     """The presentation time (seconds) of every frame stream ``index`` of the file holds, in display
     order, from its packets: the file is read once, nothing is decoded (about a second a GB)."""
     times = []
     with av.open(str(path)) as container:
+        stream = container.streams[index]
+        if stream.time_base is None:
+            return times
+        seconds = float(stream.time_base)
         try:
-            for packet in container.demux(container.streams[index]):
+            for packet in container.demux(stream):
                 stamp = packet.dts if packet.pts is None else packet.pts
-                if stamp is not None and packet.time_base is not None:  # None: the demuxer's flush packet
-                    times.append(Fraction(stamp * packet.time_base))
+                if stamp is not None:  # None: the demuxer's flush packet
+                    times.append(stamp * seconds)
         except av.FFmpegError:
             pass  # a damaged tail: the frames before it are what the file holds
     return sorted(times)
@@ -317,7 +321,7 @@ def _counts(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     rate: Fraction | None,
-    times: list[Fraction],
+    times: list[float],
 ) -> tuple[int | None, int | None]:
     """``(num_frames, stated_frames)``: the header's count where it has one (MP4, MOV); else the
     frames the file holds, unless they end well before the duration the header states, as in a
@@ -357,13 +361,14 @@ def _stated_seconds(
     return None
 
 
-def _say_if_variable_rate(path: Path, times: list[Fraction], fps: Fraction) -> None:
+def _say_if_variable_rate(path: Path, times: list[float], fps: Fraction) -> None:
     """Warn when writing the frames at the constant ``fps`` moves them by more than half a frame from
     their times in the file (a variable-frame-rate video): the output's sound would drift as much."""
     if len(times) < 2:
         return
-    drift = max(abs(i / fps - (time - times[0])) for i, time in enumerate(times))
-    if drift <= 1 / (2 * fps):
+    period = 1 / float(fps)
+    drift = max(abs(i * period - (time - times[0])) for i, time in enumerate(times))
+    if drift <= period / 2:
         return
     durations = [b - a for a, b in itertools.pairwise(times)]
     logger.warning(
