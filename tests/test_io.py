@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lgfn.data.io import check_rgb8, frame_format, list_frames, read_clip, read_frame, read_image, write_image
+from lgfn.data.io import (
+    check_rgb8,
+    frame_format,
+    list_frames,
+    natural_key,
+    read_clip,
+    read_frame,
+    read_image,
+    write_image,
+)
 from lgfn.errors import InputDataError
 from tests.helpers import write_png_claiming
 
@@ -157,6 +166,8 @@ def test_numbered_names_are_listed_in_number_order(tmp_path: Path) -> None:
         (mixed / name).write_bytes(b"")
     names = [p.name for p in list_frames(mixed)]
     assert names == ["im7.png", "im10.png", "shot2_frame9.png", "shot2_frame10.png", "shot10_frame1.png"]
+    odd = ["x.png", "x.png2.png", "01.png", "1.png"]  # a name that is another's prefix; equal numbers
+    assert sorted(odd, key=natural_key) == ["01.png", "1.png", "x.png", "x.png2.png"]
 
 
 def test_hidden_files_are_not_frames(tmp_path: Path) -> None:

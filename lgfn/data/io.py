@@ -71,8 +71,8 @@ def natural_key(name: str) -> tuple:
     Runs of digits compare as numbers and the text between them as text; the name itself breaks
     ties (``01.png`` and ``1.png``).
     """
-    parts = _DIGITS.split(name)  # text at even positions, digit runs at odd ones
-    return (*(int(part) if i % 2 else part for i, part in enumerate(parts)), name)
+    parts = _DIGITS.split(name)  # text at even positions, digit runs at odd ones: no str meets an int
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name
 
 
 def list_frames(folder: str | Path) -> list[Path]:
