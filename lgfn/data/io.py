@@ -163,7 +163,8 @@ def check_rgb8(paths: Sequence[str | Path]) -> None:
     dataset with a grey or 16-bit frame is refused before any work, not part-way.
 
     Raises:
-        InputDataError: a frame is missing, unreadable, or not 8-bit RGB (see :func:`read_image`).
+        InputDataError: a readable frame is not 8-bit RGB (see :func:`read_image`); a missing or
+            damaged one is left for :func:`read_image` to report.
     """
     for path in map(Path, paths):
         try:
@@ -172,8 +173,13 @@ def check_rgb8(paths: Sequence[str | Path]) -> None:
         except OSError:
             head = b""  # frame_format says what is wrong
         # The usual case, an 8-bit RGB PNG, from its first bytes (a tenth of the time Pillow takes).
-        if not (head.startswith(_PNG_SIGNATURE) and head[_PNG_BIT_DEPTH_OFFSET:] == _PNG_RGB8):
-            _require_rgb8(path, frame_format(path))
+        if head.startswith(_PNG_SIGNATURE) and head[_PNG_BIT_DEPTH_OFFSET:] == _PNG_RGB8:
+            continue
+        try:
+            fmt = frame_format(path)
+        except InputDataError:
+            continue  # missing or damaged: read_image says so, with its reason, when it is reached
+        _require_rgb8(path, fmt)
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -324,40 +324,38 @@ def _counts(
     times: list[float],
 ) -> tuple[int | None, int | None]:
     """``(num_frames, stated_frames)``: the header's count where it has one (MP4, MOV); else the
-    frames the file holds, unless they end well before the duration the header states, as in a
-    truncated Matroska file: then that duration's frames, given as stated so that reading fewer is
-    reported (``lgfn upscale --accept-short``)."""
+    frames the file holds, unless they end well before where the header says the video ends, as in
+    a truncated Matroska file: then the frames up to there, given as stated so that reading fewer
+    is reported (``lgfn upscale --accept-short``)."""
     if stream.frames:
         return stream.frames, stream.frames
-    seconds = _stated_seconds(container, stream)
-    if not times:
-        return (round(seconds * Fraction(rate)) if seconds and rate else None), None
-    if seconds and rate:
-        period = 1 / Fraction(rate)
-        held = times[-1] - times[0] + period
-        if held < seconds - max(2 * period, seconds / 20):  # a rounded duration is not a lost tail
-            stated = round(seconds * Fraction(rate))
-            logger.warning(
-                "%s states %.3f s of video (%d frames at %s fps) but holds %d frames (%.3f s); the file "
-                "may be truncated",
-                path, seconds, stated, rate, len(times), held,
-            )  # fmt: skip
-            return stated, stated
+    end = _stated_end(container, stream)
+    if not times or not end or not rate:
+        return len(times) or None, None
+    period = 1 / float(rate)
+    seconds, held = end - times[0], times[-1] - times[0] + period
+    if held < seconds - max(2 * period, seconds / 20):  # a rounded duration is not a lost tail
+        stated = round(seconds * float(rate))
+        logger.warning(
+            "%s states %.3f s of video (%d frames at %s fps) but holds %d frames (%.3f s); the file "
+            "may be truncated",
+            path, seconds, stated, rate, len(times), held,
+        )  # fmt: skip
+        return stated, stated
     return len(times), None
 
 
-def _stated_seconds(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> Fraction | None:
-    """The video's duration as the header states it (Matroska keeps it in a ``DURATION`` tag)."""
+def _stated_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Where the header says the video ends, in seconds of the file's clock (Matroska keeps it in a
+    ``DURATION`` tag, the time its last frame ends)."""
     if stream.duration is not None and stream.time_base is not None:
-        return Fraction(stream.duration * stream.time_base)
+        return float((stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base)
     tag = _DURATION_TAG.fullmatch(stream.metadata.get("DURATION", ""))
     if tag:
         hours, minutes, seconds = tag.groups()
-        return int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     if container.duration is not None:
-        return Fraction(container.duration, av.time_base)
+        return ((container.start_time or 0) + container.duration) / av.time_base
     return None
 
 
