@@ -69,8 +69,8 @@ class FrameSource(ABC):
         fps: frames per second (exact for video files; :data:`DEFAULT_FOLDER_FPS` or the given
             rate for a folder).
         size: ``(w, h)`` of every frame, in pixels.
-        num_frames: number of frames; exact for a folder and for videos whose header counts them,
-            estimated from the duration otherwise, ``None`` when the file says nothing.
+        num_frames: number of frames; the header's count for videos whose header counts them,
+            else the frames the file holds (counted from its packets), exact for a folder.
     """
 
     def __init__(self, path: Path, fps: Fraction, size: tuple[int, int], num_frames: int | None) -> None:
@@ -109,9 +109,10 @@ class VideoFileSource(FrameSource):
         subtitle_streams: number of subtitle streams in the file.
         sample_aspect_ratio: the shape of a pixel (width / height) when it is not square, as on
             DVD video (e.g. 32/27 for 16:9 720x480), else ``None``.
-        stated_frames: the number of frames the container's header counts (MP4 and MOV do), or
-            ``None`` when it counts none and ``num_frames`` is an estimate from the duration. A
-            truncated file can state more frames than it holds: iterating then ends early.
+        stated_frames: the number of frames the container's header counts (MP4 and MOV do; for a
+            Matroska file whose frames end well before the duration it states, that duration's
+            frames), or ``None`` when it counts none and ``num_frames`` counts the frames the file
+            holds. A truncated file can state more frames than it holds: iterating then ends early.
     """
 
     def __init__(
