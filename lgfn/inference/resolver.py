@@ -48,11 +48,11 @@ def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
         frame: ``(h, w, 3)`` RGB or ``(h, w, 1)`` grey, uint8 or uint16 (16-bit frames keep their
             precision); a grey frame fills all three channels, a colour image without colour.
     """
-    if frame.dtype == np.uint8:  # the frame crosses to the device at a quarter of float32's size
+    if frame.dtype == np.uint16:
+        tensor = torch.from_numpy(np.ascontiguousarray(frame, np.float32) / np.float32(65535.0))
+        tensor = tensor.to(device).permute(2, 0, 1)
+    else:  # uint8 crosses to the device at a quarter of float32's size
         tensor = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255.0)
-    else:
-        peak = np.float32(np.iinfo(frame.dtype).max)
-        tensor = torch.from_numpy(np.ascontiguousarray(frame, np.float32) / peak).to(device).permute(2, 0, 1)
     return tensor.expand(3, -1, -1) if tensor.shape[0] == 1 else tensor
 
 
@@ -65,13 +65,14 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 def to_frame(image: torch.Tensor, like: np.ndarray) -> np.ndarray:
     """``(3, h, w)`` float -> a frame of the format of the input frame ``like`` (see :func:`to_tensor`):
     its type (uint8, uint16) and channels, a grey frame the mean of the three."""
-    if like.dtype == np.uint8 and like.shape[2] == 3:
+    if like.dtype != np.uint16 and like.shape[2] == 3:
         return to_uint8(image)
     image = image.float()
     if like.shape[2] == 1:
         image = image.mean(dim=0, keepdim=True)
-    peak = float(np.iinfo(like.dtype).max)
-    return image.clamp(0, 1).mul(peak).round().permute(1, 2, 0).cpu().numpy().astype(like.dtype)
+    dtype = np.uint16 if like.dtype == np.uint16 else np.uint8
+    peak = float(np.iinfo(dtype).max)
+    return image.clamp(0, 1).mul(peak).round().permute(1, 2, 0).cpu().numpy().astype(dtype)
 
 
 def _check_options(model: LGFN, batch: int, padding: str, tile: int, tile_overlap: int) -> None:
