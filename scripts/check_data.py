@@ -1,6 +1,7 @@
 """Check that a benchmark is unpacked where ``test.py`` looks for it: count its clips and frames (no
-frame is decoded) and compare them with the published dataset (data/README.md says where each comes
-from).
+frame is decoded; their headers are read, and a grey or 16-bit frame, which ``test.py`` would refuse,
+is an error naming it) and compare them with the published dataset (data/README.md says where each
+comes from).
 
 python scripts/check_data.py vid4                      # data/Vid4: 4 clips, 41/34/49/47 frames
 python scripts/check_data.py spmcs --data-root /datasets/SPMCS
@@ -8,7 +9,7 @@ python scripts/check_data.py vimeo90k                  # data/vimeo_septuplet: 7
 python scripts/check_data.py folder --data-root my_clips
 
 Exit status 0 when the counts match (or, for ``folder``, when every clip has frames), 1 when they
-differ, 2 when the data are missing (one ``error:`` line naming the layout expected).
+differ, 2 when the data are missing or a frame is not 8-bit RGB (one ``error:`` line).
 """
 
 from __future__ import annotations

@@ -256,3 +256,19 @@ def write_png_claiming(path: Path, width: int, height: int) -> None:
     data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
     data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
     path.write_bytes(bytes(data))
+
+
+def write_video_timed(path: Path, frames: list[np.ndarray], times_ms: list[int], rate: int = 25) -> None:
+    """H.264 (lossless quantiser) with each frame at its own time, in milliseconds: a variable frame
+    rate when the steps differ (``rate`` is only what the stream states)."""
+    time_base = Fraction(1, 1000)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"qp": "0"}
+        stream.time_base = stream.codec_context.time_base = time_base
+        for frame, time in zip(frames, times_ms, strict=True):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = time, time_base
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))

@@ -306,3 +306,28 @@ def test_missing_data_names_the_layout_and_the_readme(tmp_path: Path) -> None:
         assert message.startswith(problem) and f"(expected {layout}" in message, message
         assert message.endswith("; see data/README.md)") and "folder folder" not in message
         assert pickle.loads(pickle.dumps(caught.value)).args == caught.value.args
+
+
+def test_numbered_frames_and_clips_come_in_number_order_hidden_ones_left_out(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    for clip in ["clip10", "clip9", ".clip.partial"]:
+        _write_clip(root / clip, 12, 8, 8, seed=len(clip), names="{}.png")  # 0.png .. 11.png
+    (root / "clip9" / ".hidden.png").write_bytes((root / "clip9" / "0.png").read_bytes())
+    dataset = FolderDataset(root, score="all")
+    assert [clip.key for clip in dataset.clips] == ["clip9", "clip10"]
+    item = dataset[0]
+    assert item["names"] == [f"{i}.png" for i in range(12)]
+    for i in (2, 10):  # frame 10 is not read as frame 2 (as "10.png" < "2.png" would make it)
+        np.testing.assert_array_equal(item["gt"][i], _frame(8, 8, 5 * 100 + i))
+
+
+@pytest.mark.parametrize("odd", ["16-bit", "grey"])
+def test_a_16_bit_or_grey_frame_is_refused_before_any_clip_is_read(tmp_path: Path, odd: str) -> None:
+    root = tmp_path / "Vid4"
+    _write_clip(root / "GT" / "alpha", 4, 8, 8)
+    _write_clip(root / "GT" / "beta", 4, 8, 8)
+    frame = np.zeros((8, 8, 3), np.uint16) if odd == "16-bit" else np.zeros((8, 8, 1), np.uint8)
+    write_image(root / "GT" / "beta" / "00000003.png", frame)
+    dataset = Vid4Dataset(root)
+    with pytest.raises(InputDataError, match=r"beta/00000003\.png: expected (an 8-bit|a 3-channel) RGB"):
+        dataset.clips  # noqa: B018 (what test.py lists before any work)

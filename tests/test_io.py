@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lgfn.data.io import list_frames, read_clip, read_image, write_image
+from lgfn.data.io import (
+    check_rgb8,
+    frame_format,
+    list_frames,
+    natural_key,
+    read_clip,
+    read_frame,
+    read_image,
+    write_image,
+)
 from lgfn.errors import InputDataError
 from tests.helpers import write_png_claiming
 
@@ -145,3 +154,65 @@ def test_a_header_claiming_ten_billion_pixels_is_one_input_error(tmp_path: Path)
     write_png_claiming(tmp_path / "bomb.png", 100_000, 100_000)
     with pytest.raises(InputDataError, match=r"bomb\.png: refused to decode, the image is too large"):
         read_image(tmp_path / "bomb.png")
+
+
+def test_numbered_names_are_listed_in_number_order(tmp_path: Path) -> None:
+    for i in range(1, 13):
+        (tmp_path / f"{i}.png").write_bytes(b"")
+    assert [p.name for p in list_frames(tmp_path)] == [f"{i}.png" for i in range(1, 13)]
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ["shot2_frame10.png", "shot10_frame1.png", "shot2_frame9.png", "im7.png", "im10.png"]:
+        (mixed / name).write_bytes(b"")
+    names = [p.name for p in list_frames(mixed)]
+    assert names == ["im7.png", "im10.png", "shot2_frame9.png", "shot2_frame10.png", "shot10_frame1.png"]
+    odd = ["x.png", "x.png2.png", "01.png", "1.png"]  # a name that is another's prefix; equal numbers
+    assert sorted(odd, key=natural_key) == ["01.png", "1.png", "x.png", "x.png2.png"]
+
+
+def test_hidden_files_are_not_frames(tmp_path: Path) -> None:
+    for name in [".hidden.png", ".writing-00000001.png", "00000000.png", "00000001.png"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_frames(tmp_path)] == ["00000000.png", "00000001.png"]
+
+
+def test_two_files_for_one_frame_are_refused_naming_both(tmp_path: Path) -> None:
+    for name in ["0001.png", "0002.jpg", "0002.png", "0003.png"]:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InputDataError, match=r"0002\.jpg and .*0002\.png are both frames named '0002'"):
+        list_frames(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("shape", [(7, 9, 3), (7, 9, 1)], ids=["rgb", "grey"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_and_16_bit_frames_are_read_as_stored(tmp_path: Path, suffix: str, shape, dtype) -> None:
+    image = np.random.default_rng(6).integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    write_image(tmp_path / f"f{suffix}", image)
+    # Another decoder sees the same file: 16 bits, grey stored as one channel.
+    other = cv2.imread(str(tmp_path / f"f{suffix}"), cv2.IMREAD_UNCHANGED)
+    assert other.dtype == dtype and other.shape == (shape[:2] if shape[2] == 1 else shape)
+    back = read_frame(tmp_path / f"f{suffix}")
+    assert back.dtype == dtype and back.shape == shape
+    np.testing.assert_array_equal(back, image)
+    is_rgb8 = dtype == np.uint8 and shape[2] == 3
+    assert frame_format(tmp_path / f"f{suffix}").channels == shape[2]
+    if is_rgb8:
+        check_rgb8([tmp_path / f"f{suffix}"])
+    else:  # what the benchmarks and training refuse, found from the header
+        with pytest.raises(InputDataError, match=r"expected (an 8-bit|a 3-channel) RGB image.*lgfn upscale"):
+            check_rgb8([tmp_path / f"f{suffix}"])
+
+
+def test_read_frame_refuses_alpha(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((4, 4, 4), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(InputDataError, match=r"a\.png: expected an RGB or grey-scale image .*got RGBA"):
+        read_frame(tmp_path / "a.png")
+
+
+def test_a_truncated_16_bit_frame_is_detected(tmp_path: Path) -> None:
+    write_image(tmp_path / "f.png", np.random.default_rng(7).integers(0, 65536, (64, 64, 3), dtype=np.uint16))
+    data = (tmp_path / "f.png").read_bytes()
+    (tmp_path / "f.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputDataError, match=r"f\.png: corrupt or truncated"):
+        read_frame(tmp_path / "f.png")

@@ -270,3 +270,17 @@ def test_loader_workers_do_not_change_the_batches(vimeo_tree) -> None:
     assert len(single) == 2
     for x, y in zip(single, parallel, strict=True):
         assert torch.equal(x, y)
+
+
+def test_frame_folders_in_number_order_and_16_bit_frames_refused_before_training(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    frames = [random_frame(rng, 16, 16) for _ in range(11)]
+    for i, frame in enumerate(frames):
+        write_image(tmp_path / "hr" / "clip" / f"{i}.png", frame)
+    dataset = FrameFolderDataset(tmp_path / "hr", scale=4, num_frames=3, lq_patch=4)
+    dataset.prepare()
+    assert [path.name for path in dataset.clips[0][1]] == [f"{i}.png" for i in range(11)]
+    np.testing.assert_array_equal(dataset.load(10)[1], frames[10])
+    write_image(tmp_path / "hr" / "clip" / "5.png", frames[5].astype(np.uint16) * 257)
+    with pytest.raises(InputDataError, match=r"5\.png: expected an 8-bit RGB image, got a 16-bit RGB PNG"):
+        FrameFolderDataset(tmp_path / "hr", scale=4, num_frames=3, lq_patch=4).prepare()

@@ -70,16 +70,19 @@ def bi_degrade(hr: np.ndarray, scale: int = 4) -> np.ndarray:
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int = 4) -> np.ndarray:
-    """The Bicubic baseline: MATLAB ``imresize(lr, scale, 'bicubic')`` on the 8-bit frame.
+    """The Bicubic baseline: MATLAB ``imresize(lr, scale, 'bicubic')`` on the 8-bit (or 16-bit) frame.
 
     Args:
-        lr: low-resolution frame ``(h, w, c)`` uint8.
+        lr: low-resolution frame ``(h, w, c)`` uint8, or uint16 (16-bit frames, ``lgfn upscale``).
         scale: integer upscaling factor.
 
     Returns:
-        ``(scale * h, scale * w, c)`` uint8, computed in double precision and rounded once.
+        ``(scale * h, scale * w, c)`` of ``lr``'s type, computed in double precision and rounded once
+        (halves away from zero, as MATLAB's ``im2uint16`` too).
     """
     _check_scale(scale)
+    if isinstance(lr, np.ndarray) and lr.dtype == np.uint16 and lr.ndim in (2, 3):
+        return np.clip(np.floor(imresize(lr, float(scale)) + 0.5), 0, 65535).astype(np.uint16)
     _check_uint8(lr, "bicubic_upscale")
     return imresize(lr, float(scale), round_uint8=True)
 

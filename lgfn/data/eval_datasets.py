@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from lgfn.data.degradations import crop_to_multiple, degrade
-from lgfn.data.io import list_frames, read_clip
+from lgfn.data.io import check_rgb8, list_clip_folders, list_frames, read_clip
 from lgfn.errors import InputDataError, MissingDataError
 
 logger = logging.getLogger(__name__)
@@ -244,6 +244,8 @@ class EvalDataset:
                 )
             lq_paths = lq_paths[: self.max_frames]
         gt_paths = gt_paths[: self.max_frames]
+        # A grey or 16-bit frame would stop the run at its clip; headers find it now, cheaply.
+        check_rgb8([*gt_paths, *(lq_paths or ())])
         try:
             scored = scored_indices(len(gt_paths), self.score)
         except ValueError as exc:
@@ -260,7 +262,7 @@ def _require_folder(path: Path, what: str, layout: str, option: str = "root") ->
 
 
 def _subfolders(root: Path, what: str, layout: str) -> list[Path]:
-    folders = sorted(p for p in _require_folder(root, what, layout).iterdir() if p.is_dir())
+    folders = list_clip_folders(_require_folder(root, what, layout))
     if not folders:
         raise MissingDataError(f"{root}: no clip folders in the {what}", layout)
     return folders
@@ -333,7 +335,7 @@ class FolderDataset(Vid4Dataset):
     Layout::
 
         ROOT/
-          my_clip_a/0000.png 0001.png ...    ground truth (names sort in frame order)
+          my_clip_a/0000.png 0001.png ...    ground truth (numbered names, in number order)
           my_clip_b/...
         LR_ROOT/                             optional LR frames, same clip folders and names
           my_clip_a/0000.png ...

@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lgfn.data.degradations import bi_degrade, crop_to_multiple
-from lgfn.data.io import list_frames, read_image, write_image
+from lgfn.data.io import check_rgb8, list_clip_folders, list_frames, read_image, write_image
 from lgfn.data.samples import sample_clip_path
 from lgfn.data.windows import window_indices
 from lgfn.errors import InputDataError
@@ -331,7 +331,7 @@ class FrameFolderDataset(TrainingDataset):
     Layout::
 
         ROOT/
-          clip_a/00000000.png 00000001.png ...   HR frames, names sorted in frame order
+          clip_a/00000000.png 00000001.png ...   HR frames, in number order of the names
           clip_b/...
         LQ_ROOT/                                 optional ready-made LR frames, same names
           clip_a/00000000.png ...
@@ -376,7 +376,7 @@ class FrameFolderDataset(TrainingDataset):
     def _scan(self) -> None:
         if not self.root.is_dir():
             raise InputDataError(f"training data folder not found: {self.root} is not a folder")
-        folders = sorted(p for p in self.root.iterdir() if p.is_dir())
+        folders = list_clip_folders(self.root)
         if not folders:
             raise InputDataError(f"{self.root}: expected one sub-folder of frames per clip, found none")
         self.clips, self.samples = [], []
@@ -390,6 +390,7 @@ class FrameFolderDataset(TrainingDataset):
                         f"{self.lq_root / folder.name}: {len(lq)} LR frames, expected {len(hr)} "
                         f"as in {folder}"
                     )
+            check_rgb8([*hr, *(lq or ())])  # before training starts, not at the first odd frame
             self.samples += [(len(self.clips), centre) for centre in range(len(hr))]
             self.clips.append((folder.name, hr, lq))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lgfn.data.degradations import bi_degrade, crop_to_multiple
-from lgfn.errors import ConfigError
+from lgfn.errors import ConfigError, InputDataError
 from lgfn.inference.upscaler import Upscaler
 from lgfn.metrics import calculate_psnr_ssim
 
@@ -75,6 +75,7 @@ def upscale_stream(
 
     Raises:
         ConfigError: ``reference`` with frames smaller than the scale.
+        InputDataError: ``reference`` with frames other than 8-bit RGB.
     """
     report = UpscaleReport()
     read = end if end is None else end + upscaler.num_frames // 2  # the last window's reach
@@ -104,6 +105,10 @@ def upscale_stream(
 
 
 def _check_reference_size(frame: np.ndarray, scale: int, reference: bool) -> None:
+    """``reference`` needs 8-bit RGB frames (the paper's protocol) of at least the scale."""
+    if reference and (frame.dtype != np.uint8 or frame.shape[2] != 3):
+        kind = f"{8 * frame.itemsize}-bit {'grey-scale' if frame.shape[2] == 1 else 'RGB'}"
+        raise InputDataError(f"--reference scores 8-bit RGB frames (the paper's protocol), not {kind} ones")
     h, w = frame.shape[:2]
     if reference and (h < scale or w < scale):
         raise ConfigError(

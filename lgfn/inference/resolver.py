@@ -42,14 +42,37 @@ FrameCache = dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``(h, w, 3)`` uint8 RGB -> ``(3, h, w)`` float32 in [0, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255.0)
+    """A frame -> ``(3, h, w)`` float32 in [0, 1] on ``device``.
+
+    Args:
+        frame: ``(h, w, 3)`` RGB or ``(h, w, 1)`` grey, uint8 or uint16 (16-bit frames keep their
+            precision); a grey frame fills all three channels, a colour image without colour.
+    """
+    if frame.dtype == np.uint16:
+        tensor = torch.from_numpy(np.ascontiguousarray(frame, np.float32) / np.float32(65535.0))
+        tensor = tensor.to(device).permute(2, 0, 1)
+    else:  # uint8 crosses to the device at a quarter of float32's size
+        tensor = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255.0)
+    return tensor.expand(3, -1, -1) if tensor.shape[0] == 1 else tensor
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """``(3, h, w)`` float -> ``(h, w, 3)`` uint8: clamped to [0, 1], scaled and rounded."""
     # Not in place: the resolver's outputs are inference tensors, read-only outside inference mode.
     return image.float().clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def to_frame(image: torch.Tensor, like: np.ndarray) -> np.ndarray:
+    """``(3, h, w)`` float -> a frame of the format of the input frame ``like`` (see :func:`to_tensor`):
+    its type (uint8, uint16) and channels, a grey frame the mean of the three."""
+    if like.dtype != np.uint16 and like.shape[2] == 3:
+        return to_uint8(image)
+    image = image.float()
+    if like.shape[2] == 1:
+        image = image.mean(dim=0, keepdim=True)
+    dtype = np.uint16 if like.dtype == np.uint16 else np.uint8
+    peak = float(np.iinfo(dtype).max)
+    return image.clamp(0, 1).mul(peak).round().permute(1, 2, 0).cpu().numpy().astype(dtype)
 
 
 def _check_options(model: LGFN, batch: int, padding: str, tile: int, tile_overlap: int) -> None:
@@ -178,14 +201,16 @@ class VideoSuperResolver:
         """Super-resolve chosen frames of a whole clip.
 
         Args:
-            frames: all LR frames of the clip, each ``(h, w, 3)`` uint8 RGB, same size.
+            frames: all LR frames of the clip, each ``(h, w, 3)`` uint8 RGB (or grey, 16-bit: see
+                :func:`to_tensor`), same size.
             indices: centre frames to produce (default: all), increasing.
             as_float: yield the raw network output ``(3, s*h, s*w)`` float32 tensor (not clamped;
                 an inference tensor, read-only outside ``torch.inference_mode``) instead of the
                 8-bit image; for comparing code paths.
 
         Yields:
-            ``(index, sr)`` in the order of ``indices``; ``sr`` is ``(s*h, s*w, 3)`` uint8 RGB.
+            ``(index, sr)`` in the order of ``indices``; ``sr`` is ``(s*h, s*w, 3)`` uint8 RGB (or in
+            the format of the input frames, :func:`to_frame`).
         """
         length = len(frames)
         if length == 0:
@@ -193,7 +218,7 @@ class VideoSuperResolver:
         indices = list(range(length)) if indices is None else list(indices)
         windows = [(k, window_indices(k, self.num_frames, length, self.padding)) for k in indices]
         for index, sr in self._run(iter(windows), frames.__getitem__):
-            yield index, (sr if as_float else to_uint8(sr))
+            yield index, (sr if as_float else to_frame(sr, frames[index]))
 
     def stream(self, frames: Iterable[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         """Super-resolve every frame of a stream, in order, holding only a few frames in memory.
@@ -202,17 +227,19 @@ class VideoSuperResolver:
         only at its end, so the last ``num_frames // 2`` windows wait for it.
 
         Args:
-            frames: LR frames ``(h, w, 3)`` uint8 RGB, all the same size.
+            frames: LR frames ``(h, w, 3)`` uint8 RGB (or grey, 16-bit: see :func:`to_tensor`), all
+                the same size.
             start: the first frame to super-resolve (to continue an interrupted run); frames before
                 it are read, and the last few kept as context, so the outputs are exactly those of
                 a run from frame 0.
 
         Yields:
-            SR frames ``(s*h, s*w, 3)`` uint8 RGB, one per input frame from ``start`` on.
+            SR frames ``(s*h, s*w, 3)`` uint8 RGB (or in the input frames' format, :func:`to_frame`),
+            one per input frame from ``start`` on.
         """
         windows = StreamWindows(frames, self.num_frames, self.padding, start=start, batch=self.batch)
-        for _, sr in self._run(iter(windows), windows.fetch):
-            yield to_uint8(sr)
+        for centre, sr in self._run(iter(windows), windows.fetch):
+            yield to_frame(sr, windows.fetch(centre))  # the centre frame is still held
 
     # ---------------------------------------------------------------------------------------------
     # Internals

@@ -102,11 +102,14 @@ class FrameSink(ABC):
         self._finished = False
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one frame, ``(h, w, 3)`` uint8 RGB; every frame must have the size of the first."""
+        """Append one frame, ``(h, w, 3)`` RGB or ``(h, w, 1)`` grey, uint8 or uint16 (a video stores
+        8-bit RGB, a folder of PNG frames the frame as it is); every frame must have the size of the first."""
         if self._finished:
             raise RuntimeError(f"sink for {self.path} is already closed")
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an (h, w, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+        if frame.dtype not in (np.uint8, np.uint16) or frame.ndim != 3 or frame.shape[2] not in (1, 3):
+            raise ValueError(
+                f"expected an (h, w, 3) or (h, w, 1) uint8 or uint16 frame, got {frame.dtype} {frame.shape}"
+            )
         h, w = frame.shape[:2]
         if self.size is None:
             self.size = (w, h)
@@ -237,6 +240,7 @@ class VideoFileSink(FrameSink):
         self._segment: Path | None = None  # the segment being written (a hidden name until finished)
         self._segment_first = start
         self._padding_logged = False
+        self._conversion_logged = False
 
     @staticmethod
     def finished_frames(work: Path) -> int:
@@ -270,6 +274,8 @@ class VideoFileSink(FrameSink):
         self._container = self._stream = self._segment = None
 
     def _write(self, frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.shape[2] != 3:
+            frame = self._to_rgb8(frame)
         h, w = frame.shape[:2]
         pad_h, pad_w = (h % 2, w % 2) if self.pix_fmt == "yuv420p" else (0, 0)
         if (pad_h or pad_w) and not self._padding_logged:
@@ -287,6 +293,20 @@ class VideoFileSink(FrameSink):
         picture.pts = self.frames_written - self._segment_first
         picture.time_base = 1 / self.fps
         self._container.mux(self._stream.encode(picture))
+
+    def _to_rgb8(self, frame: np.ndarray) -> np.ndarray:
+        """A grey or 16-bit frame as the 8-bit RGB the encoders take (said once)."""
+        if not self._conversion_logged:
+            kind = f"{8 * frame.itemsize}-bit {'grey-scale' if frame.shape[2] == 1 else 'RGB'}"
+            logger.warning(
+                "the frames are %s; %s stores them as 8-bit RGB (a folder of PNG frames keeps them as "
+                "they are)",
+                kind, self.path,
+            )  # fmt: skip
+            self._conversion_logged = True
+        if frame.dtype == np.uint16:  # 65535 / 257 = 255: each 8-bit level stands for 257 16-bit ones
+            frame = np.floor(frame / 257.0 + 0.5).astype(np.uint8)
+        return np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame
 
     def _assemble(self) -> Path:
         if self._container is not None:
@@ -311,7 +331,8 @@ class VideoFileSink(FrameSink):
 
 
 class FrameFolderSink(FrameSink):
-    """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size)."""
+    """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size); grey
+    frames are written as grey PNGs and 16-bit frames as 16-bit PNGs."""
 
     @staticmethod
     def finished_frames(work: Path) -> int:

@@ -1,8 +1,9 @@
 """Reading frames: video files and folders of frames, one frame at a time.
 
 A :class:`FrameSource` yields the frames of a video file (``.mp4 .mkv .mov .avi .webm``, decoded with
-PyAV/FFmpeg) or of a folder of image frames, in order, as ``(h, w, 3)`` uint8 RGB arrays, without
-ever holding the whole clip in memory. :func:`open_source` probes the input first (it decodes the
+PyAV/FFmpeg) or of a folder of image frames, in order, as ``(h, w, 3)`` uint8 RGB arrays (a folder of
+grey or 16-bit frames: as they are stored, see :class:`FrameFolderSource`), without ever holding the
+whole clip in memory. :func:`open_source` probes the input first (it decodes the
 first frame of a video, checks every frame size in a folder) so that a bad input fails before any
 work is done. Only the first video stream of a file is read as frames (a cover picture listed before
 it is skipped); its colour matrix is the one the file declares (see :mod:`lgfn.media.ffmpeg`).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -24,9 +26,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image
 
-from lgfn.data.io import FRAME_EXTENSIONS, list_frames, read_image
+from lgfn.data.io import FRAME_EXTENSIONS, frame_format, list_frames, read_frame
 from lgfn.errors import InputDataError
 from lgfn.media.ffmpeg import SWS_FLAGS, av_message
 from lgfn.media.timing import parse_fps
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 #: Frame rate given to a folder of frames, which records none (override with ``fps=``).
 DEFAULT_FOLDER_FPS = Fraction(25)
+# Matroska's per-track duration tag, e.g. "00:00:01.600000000".
+_DURATION_TAG = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
 class FrameSource(ABC):
@@ -49,8 +52,8 @@ class FrameSource(ABC):
         fps: frames per second (exact for video files; :data:`DEFAULT_FOLDER_FPS` or the given
             rate for a folder).
         size: ``(w, h)`` of every frame, in pixels.
-        num_frames: number of frames; exact for a folder and for videos whose header counts them,
-            estimated from the duration otherwise, ``None`` when the file says nothing.
+        num_frames: number of frames; the header's count for videos whose header counts them,
+            else the frames the file holds (counted from its packets), exact for a folder.
     """
 
     def __init__(self, path: Path, fps: Fraction, size: tuple[int, int], num_frames: int | None) -> None:
@@ -89,9 +92,10 @@ class VideoFileSource(FrameSource):
         subtitle_streams: number of subtitle streams in the file.
         sample_aspect_ratio: the shape of a pixel (width / height) when it is not square, as on
             DVD video (e.g. 32/27 for 16:9 720x480), else ``None``.
-        stated_frames: the number of frames the container's header counts (MP4 and MOV do), or
-            ``None`` when it counts none and ``num_frames`` is an estimate from the duration. A
-            truncated file can state more frames than it holds: iterating then ends early.
+        stated_frames: the number of frames the container's header counts (MP4 and MOV do; for a
+            Matroska file whose frames end well before the duration it states, that duration's
+            frames), or ``None`` when it counts none and ``num_frames`` counts the frames the file
+            holds. A truncated file can state more frames than it holds: iterating then ends early.
     """
 
     def __init__(
@@ -138,7 +142,9 @@ class VideoFileSource(FrameSource):
 
 
 class FrameFolderSource(FrameSource):
-    """The frames of a folder of images, read in file-name order (see :func:`lgfn.data.io.list_frames`).
+    """The frames of a folder of images, in number order of their names (see
+    :func:`lgfn.data.io.list_frames`), as they are stored: RGB ``(h, w, 3)`` or grey ``(h, w, 1)``,
+    ``uint8`` or ``uint16`` (:func:`lgfn.data.io.read_frame`), every frame in the first one's format.
 
     Args:
         frames: the frame files, in order.
@@ -149,9 +155,13 @@ class FrameFolderSource(FrameSource):
         self.frames = frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        first = None
         for frame_path in self.frames:
-            image = read_image(frame_path)
+            image = read_frame(frame_path)
             self._check_size(image, str(frame_path))
+            if first is not None and (image.dtype, image.shape[2]) != first:
+                raise InputDataError(f"{frame_path}: the frame's format changed since the folder was opened")
+            first = image.dtype, image.shape[2]
             yield image
 
 
@@ -160,7 +170,8 @@ def open_source(path: str | os.PathLike, fps: str | float | Fraction | None = No
 
     Args:
         path: a video file (``.mp4 .mkv .mov .avi .webm``, or anything FFmpeg reads) or a folder of
-            ``.png/.jpg/.jpeg/.bmp`` frames whose names sort in frame order.
+            ``.png .jpg .jpeg .bmp .tif .tiff`` frames, numbered names in number order
+            (:func:`lgfn.data.io.list_frames`).
         fps: frame rate to use instead of the input's own (a folder has none and gets
             :data:`DEFAULT_FOLDER_FPS`); ``"30000/1001"``, ``29.97``, ``25`` or a Fraction.
 
@@ -186,22 +197,29 @@ def open_source(path: str | os.PathLike, fps: str | float | Fraction | None = No
 
 def _open_folder(path: Path, fps: Fraction) -> FrameFolderSource:
     frames = list_frames(path)
-    first = read_image(frames[0])  # decodes fully: a bad first frame is reported now
-    h, w = first.shape[:2]
-    # A frame of another size would stop the run part-way; image headers give every size cheaply.
+    first = read_frame(frames[0])  # decodes fully: a bad first frame is reported now
+    first_format = frame_format(frames[0])
+    w, h = first_format.size
+    # A frame of another size or format would stop the run part-way; headers tell them cheaply.
     for frame_path in frames[1:]:
-        try:
-            with Image.open(frame_path) as image:
-                size = image.size
-        except (OSError, SyntaxError, ValueError):  # what Pillow raises for a damaged header
-            continue  # unreadable: read_image reports it, with its reason, when the frame is reached
-        except Image.DecompressionBombError as exc:  # a header claiming billions of pixels
-            raise InputDataError(f"{frame_path}: refused to decode, the image is too large ({exc})") from None
-        if size != (w, h):
+        fmt = frame_format(frame_path)
+        if fmt.size != (w, h):
             raise InputDataError(
-                f"{frame_path}: frame size {size[0]}x{size[1]} differs from the first frame {frames[0].name} "
-                f"({w}x{h}); expected every frame of a clip to have the same size"
+                f"{frame_path}: frame size {fmt.size[0]}x{fmt.size[1]} differs from the first frame "
+                f"{frames[0].name} ({w}x{h}); expected every frame of a clip to have the same size"
             )
+        if (fmt.channels, fmt.bit_depth) != (first_format.channels, first_format.bit_depth):
+            raise InputDataError(
+                f"{frame_path}: a {fmt.kind} frame, but the first frame {frames[0].name} is "
+                f"{first_format.kind}; expected every frame of a clip in one format"
+            )
+    if first.dtype != np.uint8 or first.shape[2] != 3:
+        grey = ", the network seeing grey as three equal channels," if first_format.channels == 1 else ""
+        logger.info(
+            "%s holds %s frames: they are upscaled in floating point%s and a folder of PNG frames "
+            "gets them back in that format",
+            path, first_format.kind, grey,
+        )  # fmt: skip
     return FrameFolderSource(path, fps, (w, h), frames)
 
 
@@ -213,6 +231,7 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
     with container:
         stream, first = _first_frame(container, path)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        override = fps
         if fps is None:
             if not rate:
                 raise InputDataError(f"{path}: the video does not state its frame rate; give one with --fps")
@@ -228,17 +247,21 @@ def _open_video(path: Path, fps: Fraction | None) -> VideoFileSource:
             )
             if turns % 2:
                 size = size[::-1]
+        times = _frame_times(path, stream.index)
+        num_frames, stated = _counts(path, container, stream, rate, times)
+        if override is None:
+            _say_if_variable_rate(path, times, fps)
         return VideoFileSource(
             path,
             fps,
             size,
-            _frame_count(container, stream, rate),
+            num_frames,
             start_time=start_time,
             stream_fps=Fraction(rate) if rate else None,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             sample_aspect_ratio=_pixel_shape(stream.sample_aspect_ratio, turns),
-            stated_frames=stream.frames or None,
+            stated_frames=stated,
         )
 
 
@@ -258,22 +281,86 @@ def _first_frame(
     return stream, first
 
 
-def _frame_count(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, rate: Fraction | None
-) -> int | None:
-    """The frames the header counts; else an estimate from the duration; ``None`` when neither is known."""
+def _frame_times(path: Path, index: int) -> list[float]:
+    """The presentation time (seconds) of every frame stream ``index`` of the file holds, in display
+    order, from its packets: the file is read once, nothing is decoded (about a second a GB)."""
+    times = []
+    with av.open(str(path)) as container:
+        stream = container.streams[index]
+        if stream.time_base is None:
+            return times
+        seconds = float(stream.time_base)
+        try:
+            for packet in container.demux(stream):
+                stamp = packet.dts if packet.pts is None else packet.pts
+                if stamp is not None:  # None: the demuxer's flush packet
+                    times.append(stamp * seconds)
+        except av.FFmpegError:
+            pass  # a damaged tail: the frames before it are what the file holds
+    return sorted(times)
+
+
+def _counts(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    rate: Fraction | None,
+    times: list[float],
+) -> tuple[int | None, int | None]:
+    """``(num_frames, stated_frames)``: the header's count where it has one (MP4, MOV); else the
+    frames the file holds, unless they end well before where the header says the video ends, as in
+    a truncated Matroska file: then the frames up to there, given as stated so that reading fewer
+    is reported (``lgfn upscale --accept-short``)."""
     if stream.frames:
-        return stream.frames
-    if not rate:
-        return None
-    # Containers such as Matroska do not count frames; the duration gives an estimate.
+        return stream.frames, stream.frames
+    end = _stated_end(container, stream)
+    if not times or not end or not rate:
+        return len(times) or None, None
+    period = 1 / float(rate)
+    seconds, held = end - times[0], times[-1] - times[0] + period
+    if held < seconds - max(2 * period, seconds / 20):  # a rounded duration is not a lost tail
+        stated = round(seconds * float(rate))
+        logger.warning(
+            "%s states %.3f s of video (%d frames at %s fps) but holds %d frames (%.3f s); the file "
+            "may be truncated",
+            path, seconds, stated, rate, len(times), held,
+        )  # fmt: skip
+        return stated, stated
+    return len(times), None
+
+
+def _stated_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Where the header says the video ends, in seconds of the file's clock (Matroska keeps it in a
+    ``DURATION`` tag, the time its last frame ends)."""
     if stream.duration is not None and stream.time_base is not None:
-        seconds = stream.duration * stream.time_base
-    elif container.duration is not None:
-        seconds = Fraction(container.duration, av.time_base)
-    else:
-        seconds = None
-    return round(seconds * Fraction(rate)) if seconds else None
+        return float((stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base)
+    tag = _DURATION_TAG.fullmatch(stream.metadata.get("DURATION", ""))
+    if tag:
+        hours, minutes, seconds = tag.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if container.duration is not None:
+        return ((container.start_time or 0) + container.duration) / av.time_base
+    return None
+
+
+def _say_if_variable_rate(path: Path, times: list[float], fps: Fraction) -> None:
+    """Warn when writing the frames at the constant ``fps`` moves them by more than half a frame from
+    their times in the file (a variable-frame-rate video): the output's sound would drift as much."""
+    if len(times) < 2:
+        return
+    period = 1 / float(fps)
+    drift = max(abs(i * period - (time - times[0])) for i, time in enumerate(times))
+    if drift <= period / 2:
+        return
+    durations = [b - a for a, b in itertools.pairwise(times)]
+    logger.warning(
+        "%s has a variable frame rate (frames last %.0f to %.0f ms); its frames are read without their "
+        "times, and a video output plays them at a constant %.4g fps: they span %.2f s there against "
+        "%.2f s in the input, up to %.2f s from their times (the sound and subtitles carried along "
+        "drift as much against the picture)",
+        path, 1000 * min(durations), 1000 * max(durations), fps, (len(times) - 1) / fps,
+        times[-1] - times[0], drift,
+    )  # fmt: skip
 
 
 def _picture_stream(streams: Sequence[av.video.stream.VideoStream]) -> av.video.stream.VideoStream | None:

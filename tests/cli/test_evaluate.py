@@ -243,7 +243,8 @@ def test_bad_arguments_give_one_error_line(
 
 
 def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """A truncated frame (through the real command line) and a grey frame: one error line, exit 2."""
+    """A truncated frame (through the real command line) and a grey frame (found up front): one error
+    line, exit 2."""
     frame = vid4_tree / "GT" / "beta" / "00000002.png"
     data = frame.read_bytes()
     frame.write_bytes(data[: len(data) // 2])
@@ -270,11 +271,9 @@ def test_bad_frames(vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(frame)
     code, _, stderr = _run([*argv, "--clips", "beta", "--resume"], capsys)
     assert code == 2
-    assert "resuming the evaluation" in stderr and "1 clip(s) already scored" in stderr
-    assert (
-        stderr.strip().splitlines()[-1] == f"error: {frame}: expected a 3-channel RGB image, got grey-scale"
-    )
-    assert "Traceback" not in stderr
+    # The grey frame's header gives it away before any work: the one line is the error.
+    [line] = stderr.strip().splitlines()
+    assert line.startswith(f"error: {frame}: expected a 3-channel RGB image, got grey-scale (")
 
 
 def test_missing_data_root_via_subprocess(tmp_path: Path) -> None:

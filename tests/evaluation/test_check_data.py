@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lgfn.errors import MissingDataError
+from lgfn.errors import InputDataError, MissingDataError
 from tests.helpers import REPO, write_folder
 
 VID4 = {"calendar": 41, "city": 34, "foliage": 49, "walk": 47}
@@ -49,3 +49,13 @@ def test_missing_data_names_the_layout(tmp_path: Path) -> None:
         MissingDataError, match=r"^SPMCS folder not found: .*; --data-root sets ROOT; see data/README"
     ):
         _main()(["spmcs", "--data-root", str(tmp_path / "SPMCS")])
+
+
+def test_a_16_bit_frame_folder_is_refused_as_test_py_would(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "mine"
+    write_folder(root / "clip", [np.zeros((4, 4, 3), np.uint8)] * 2 + [np.zeros((4, 4, 3), np.uint16)])
+    with pytest.raises(
+        InputDataError, match=r"clip/00000002\.png: expected an 8-bit RGB image, got a 16-bit"
+    ):
+        _main()(["folder", "--data-root", str(root)])
+    assert capsys.readouterr().out == ""  # no count printed as if the data were fine

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lgfn.errors import LGFNError, OutOfMemory
-from lgfn.inference import VideoSuperResolver
+from lgfn.inference import VideoSuperResolver, to_tensor
 from lgfn.models import LGFN
 from tests.helpers import TINY_MODEL
 
@@ -155,3 +155,30 @@ def test_running_out_of_memory_names_the_frames_and_the_options_that_need_less(m
         OutOfMemory, match=r"frame 0 \(18x14 on cpu\) .*; less is needed with a --tile smaller than 8$"
     ):
         list(tiled.upscale_clip(clip))
+
+
+def test_grey_frames_feed_three_equal_channels_and_come_back_grey(model, clip, plain_outputs):
+    grey = [frame[..., :1] for frame in clip]  # (h, w, 1) uint8
+    colour = plain_outputs(model, [np.repeat(frame, 3, axis=2) for frame in grey])
+    resolver = VideoSuperResolver(model)
+    got = [sr for _, sr in resolver.upscale_clip(grey)]
+    assert all(sr.dtype == np.uint8 and sr.shape == (28, 36, 1) for sr in got)
+    for sr, want in zip(got, colour, strict=True):
+        expected = want.mean(dim=0).clamp(0, 1).mul(255).round().numpy()
+        assert np.abs(sr[..., 0].astype(int) - expected).max() <= 1
+    streamed = list(VideoSuperResolver(model, batch=2).stream(iter(grey)))
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(streamed, got, strict=True))
+
+
+def test_16_bit_frames_are_upscaled_from_their_16_bits(model, clip, plain_outputs):
+    # Values between the 8-bit levels (x * 257 + 100): an 8-bit path would lose them.
+    deep = [frame.astype(np.uint16) * 257 + 100 for frame in clip]
+    tensor = to_tensor(deep[0], torch.device("cpu"))
+    torch.testing.assert_close(tensor, torch.from_numpy(deep[0] / 65535).float().permute(2, 0, 1))
+    exact = plain_outputs(model, deep)  # direct model calls on those tensors
+    got = list(VideoSuperResolver(model).stream(iter(deep)))
+    assert all(sr.dtype == np.uint16 and sr.shape == (28, 36, 3) for sr in got)
+    for sr, want in zip(got, exact, strict=True):
+        expected = want.clamp(0, 1).mul(65535).round().permute(1, 2, 0).numpy()
+        assert np.abs(sr.astype(int) - expected).max() <= 2  # float32 sums in another order
+    assert any((sr % 257).any() for sr in got)  # not 8-bit levels scaled up

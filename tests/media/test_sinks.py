@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -273,3 +274,26 @@ def test_a_video_name_we_do_not_write_is_refused_not_taken_for_a_folder(tmp_path
     ):
         open_sink(tmp_path / f"out{suffix.upper()}")
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_a_folder_keeps_16_bit_and_grey_frames_as_they_are(tmp_path, channels):
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 65536, (12, 20, channels), dtype=np.uint16) for _ in range(3)]
+    with open_sink(tmp_path / "out") as sink:
+        for frame in frames:
+            sink.write(frame)
+    for i, frame in enumerate(frames):
+        stored = cv2.imread(str(tmp_path / "out" / f"{i:08d}.png"), cv2.IMREAD_UNCHANGED)  # another decoder
+        assert stored.dtype == np.uint16 and stored.shape == ((12, 20, 3) if channels == 3 else (12, 20))
+        np.testing.assert_array_equal(stored[..., ::-1] if channels == 3 else stored[..., None], frame)
+
+
+def test_a_video_stores_16_bit_grey_frames_as_8_bit_rgb_and_says_so(tmp_path, caplog):
+    frames = [np.full((12, 20, 1), value, np.uint16) for value in (0, 257 * 100 + 128, 65535)]
+    with open_sink(tmp_path / "out.mkv", codec="ffv1") as sink:  # lossless RGB
+        for frame in frames:
+            sink.write(frame)
+    assert "the frames are 16-bit grey-scale; " in caplog.text and "stores them as 8-bit RGB" in caplog.text
+    decoded = read_video_frames(tmp_path / "out.mkv")
+    assert [tuple(frame[0, 0]) for frame in decoded] == [(0, 0, 0), (100, 100, 100), (255, 255, 255)]

@@ -26,6 +26,7 @@ from tests.helpers import (
     make_frames,
     write_folder,
     write_video_pyav,
+    write_video_timed,
     write_video_with_audio,
 )
 
@@ -194,3 +195,77 @@ def test_a_cover_picture_listed_first_is_not_taken_for_the_video():
     assert sources._picture_stream([movie, cover]).name == "movie"
     assert sources._picture_stream([cover]).name == "cover"  # a lone picture is still a (one-frame) video
     assert sources._picture_stream([]) is None
+
+
+def test_a_folder_of_numbered_frames_is_read_in_number_order(tmp_path):
+    frames = make_frames(12, 20, 12)
+    for i, frame in enumerate(frames, start=1):
+        write_image(tmp_path / "clip" / f"{i}.png", frame)
+    write_image(tmp_path / "clip" / ".hidden.png", frames[5])
+    source = open_source(tmp_path / "clip")
+    assert source.num_frames == 12
+    assert all(np.array_equal(a, b) for a, b in zip(source, frames, strict=True))
+
+
+@pytest.mark.parametrize(("dtype", "channels"), [(np.uint16, 3), (np.uint16, 1), (np.uint8, 1)])
+def test_a_folder_of_grey_or_16_bit_frames_is_read_as_stored(tmp_path, dtype, channels):
+    rng = np.random.default_rng(8)
+    frames = [rng.integers(0, np.iinfo(dtype).max + 1, (12, 20, channels), dtype=dtype) for _ in range(3)]
+    for i, frame in enumerate(frames):
+        write_image(tmp_path / "clip" / f"{i}.tif", frame)
+    source = open_source(tmp_path / "clip")
+    assert source.size == (20, 12)
+    got = list(source)
+    assert all(a.dtype == dtype and np.array_equal(a, b) for a, b in zip(got, frames, strict=True))
+
+
+def test_a_folder_mixing_frame_formats_is_refused_before_reading(tmp_path):
+    frames = make_frames(3, 20, 12)
+    write_folder(tmp_path / "clip", frames)
+    write_image(tmp_path / "clip" / "00000002.png", frames[2].astype(np.uint16) * 257)
+    with pytest.raises(
+        InputDataError,
+        match=r"00000002\.png: a 16-bit RGB PNG frame, but the first frame 00000000\.png is 8-bit",
+    ):
+        open_source(tmp_path / "clip")
+
+
+# Frames 40 ms apart with two gaps of 120 ms: 10 frames over 0.60 s, not 0.36 s as 25 fps would have it.
+VFR_TIMES = [0, 40, 80, 200, 240, 280, 400, 440, 480, 600]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_variable_frame_rate_is_said_with_what_it_does(tmp_path, suffix, caplog):
+    write_video_timed(tmp_path / f"vfr{suffix}", make_frames(10), VFR_TIMES)
+    source = open_source(tmp_path / f"vfr{suffix}")
+    assert source.num_frames == 10 and source.stated_frames in (10, None)
+    assert len(list(source)) == 10
+    warning = caplog.text
+    assert "has a variable frame rate (frames last 40 to 120 ms)" in warning
+    span = float(9 / source.fps)
+    assert (
+        f"a constant {float(source.fps):.4g} fps: they span {span:.2f} s there against 0.60 s in the input"
+        in warning
+    )
+    # The largest gap between a frame's time at that rate and in the file.
+    drift = float(max(abs(i / source.fps - Fraction(t, 1000)) for i, t in enumerate(VFR_TIMES)))
+    assert f"up to {drift:.2f} s from their times" in warning
+    caplog.clear()
+    write_video_timed(tmp_path / f"cfr{suffix}", make_frames(10), [40 * i for i in range(10)])
+    assert open_source(tmp_path / f"cfr{suffix}").num_frames == 10
+    assert "variable frame rate" not in caplog.text
+    open_source(tmp_path / f"vfr{suffix}", fps=25)  # a rate the user gives retimes on purpose
+    assert "variable frame rate" not in caplog.text
+
+
+def test_a_truncated_matroska_file_states_the_frames_its_header_promises(tmp_path, caplog):
+    noise = make_frames(40, 64, 48)  # noise: the frames, not the header, make up the file
+    write_video_timed(tmp_path / "whole.mkv", noise, [40 * i for i in range(40)])
+    data = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 4])
+    source = open_source(tmp_path / "cut.mkv")
+    held = len(list(source))
+    assert 0 < held < 30 and source.num_frames == source.stated_frames == 40
+    assert f"states 1.600 s of video (40 frames at 25 fps) but holds {held} frames" in caplog.text
+    whole = open_source(tmp_path / "whole.mkv")  # the same file whole: no header count, 40 held
+    assert (whole.num_frames, whole.stated_frames) == (40, None)
