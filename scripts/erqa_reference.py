@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         sr, gt = case_frames(args.gt_root, clip, index, kind)
         for version in VERSIONS:
             # The package reads frames with cv2.imread: BGR.
-            score = ERQA(version=version)(np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(gt[..., ::-1]))
+            score = ERQA(version=version)(
+                np.ascontiguousarray(sr[..., ::-1]), np.ascontiguousarray(gt[..., ::-1])
+            )
             scores[(f"{clip}/{index}/{kind}", version)] = float(score)
     for key, score in scores.items():
         print(f"    {key!r}: {score!r},")
