@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import runpy
+import shutil
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ import pytest
 
 from lgfn.data.eval_datasets import FramesDataset
 from lgfn.data.io import read_image
+from lgfn.errors import ConfigError
 from lgfn.evaluation.erqa import best_shift, erqa, f1, match_once, neighbourhood, overlap
 from lgfn.evaluation.evaluator import evaluate
 from lgfn.evaluation.report import format_table
@@ -190,6 +192,11 @@ def test_resumed_evaluation_keeps_the_erqa_of_finished_clips(tmp_path: Path) -> 
         evaluate(dataset, GivenFrames([sr, gt], stop_at=1), out_dir=tmp_path / "run", **options)
     logged = [json.loads(line) for line in (tmp_path / "run" / PARTIAL_FILE).read_text().splitlines()]
     assert logged[1]["rows"][0]["erqa"] == erqa(sr[1], gt[1])
+    shutil.copytree(tmp_path / "run", tmp_path / "cut")
+    del logged[1]["rows"][0]["erqa"]
+    (tmp_path / "cut" / PARTIAL_FILE).write_text("".join(json.dumps(entry) + "\n" for entry in logged))
+    with pytest.raises(ConfigError, match="line 2: clip a: a row without erqa"):
+        evaluate(dataset, GivenFrames([gt]), out_dir=tmp_path / "cut", resume=True, **options)
     # Clip a comes from the log: an upscaler that would give other frames is not asked for it.
     resumed = evaluate(dataset, GivenFrames([gt]), out_dir=tmp_path / "run", resume=True, **options)
     fresh = evaluate(dataset, GivenFrames([sr, gt]), out_dir=tmp_path / "fresh", **options)
