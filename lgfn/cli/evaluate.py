@@ -19,7 +19,7 @@ Every option either works with the dataset it is given with or is refused with o
 
 Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
 (default ``results/<dataset>_<method>``) and prints the per-clip table: PSNR/SSIM, further metrics
-asked with ``--metrics`` (tOF, tLP), and, for the paper's protocol, the paper's Bicubic and LGFN
+asked with ``--metrics`` (tOF, tLP, ERQA), and, for the paper's protocol, the paper's Bicubic and LGFN
 scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead).
 Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
 ``--resume``. ``--out`` is locked while a run writes it and kept apart from the inputs; a finished

@@ -12,7 +12,8 @@
 - :mod:`~lgfn.evaluation.report`: averages, ``metrics.json`` / ``per_frame.csv`` and the table.
 - :mod:`~lgfn.evaluation.paper`: the paper's published scores beside the measured ones;
 - :mod:`~lgfn.evaluation.temporal` and :mod:`~lgfn.evaluation.perceptual`: tOF and tLP, the
-  temporal-consistency metrics of ``test.py --metrics``.
+  temporal-consistency metrics of ``test.py --metrics``; :mod:`~lgfn.evaluation.erqa`: ERQA, its
+  edge metric.
 
 Submodules are imported directly (``from lgfn.evaluation.evaluator import evaluate``); this package
 file imports nothing, so that the configuration, which needs only the dataset names, does not pull

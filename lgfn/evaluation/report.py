@@ -13,14 +13,16 @@ keep them, and the paper-style table that prints them (with the paper's scores b
 
 With ``tof`` (``tlp``) among the metrics, each clip, split and the average also carry ``"tof"``
 (``"tlp"``): the mean over the clip's pairs of consecutive scored frames; ``null`` for a clip
-without such a pair.
+without such a pair. With ``erqa`` (``erqa1.1``), ``"erqa"`` (``"erqa1.1"``): the mean over the
+clip's scored frames.
 
 plus, for datasets with named subsets (Vimeo-90K-T's slow / medium / fast lists), a top-level
 ``"splits": {"slow": {"psnr": ..., "ssim": ..., "clips": 1616}, ...}`` holding the mean over the
 evaluated clips of each subset (``null`` scores when none of its clips was evaluated).
 
 ``per_frame.csv``: ``clip,frame,file,psnr,ssim`` (then ``tof``, ``tlp`` when measured: the pair
-ending at this row's frame, empty for the first scored frame of a clip), one row per scored frame.
+ending at this row's frame, empty for the first scored frame of a clip; then ``erqa``, ``erqa1.1``:
+the frame's), one row per scored frame.
 
 The average is the mean of the per-clip means, as in the paper's tables, not the mean over frames.
 """
@@ -42,7 +44,7 @@ REPORT_FILE, PER_FRAME_FILE = "metrics.json", "per_frame.csv"
 #: The columns of ``per_frame.csv`` (then those of any further metric measured, see :data:`METRICS`).
 PER_FRAME_FIELDS = ["clip", "frame", "file", "psnr", "ssim"]
 #: The further metrics' column names in the printed table.
-METRIC_LABELS = {"tof": "tOF", "tlp": "tLP"}
+METRIC_LABELS = {"tof": "tOF", "tlp": "tLP", "erqa": "ERQA", "erqa1.1": "ERQA 1.1"}
 
 
 def summarise(

@@ -37,7 +37,7 @@ from typing import Any
 from lgfn.data.eval_datasets import EvalClip
 from lgfn.errors import ConfigError
 from lgfn.evaluation.report import REPORT_FILE
-from lgfn.evaluation.scoring import DEFAULT_METRICS, PAIR_METRICS, ClipScores, clip_result
+from lgfn.evaluation.scoring import DEFAULT_METRICS, FRAME_METRICS, PAIR_METRICS, ClipScores, clip_result
 from lgfn.files import append_jsonl, atomic_write_text, file_identity, settings_changes, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -180,15 +180,16 @@ def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, st
     if not isinstance(key, str) or not isinstance(data, str):
         raise ValueError('"clip" and "data" must be strings')
     pairs = [name for name in PAIR_METRICS if name in metrics]
+    scores = ["psnr", "ssim", *(name for name in FRAME_METRICS if name in metrics), *pairs]
     if not isinstance(rows, list) or not rows:
         raise ValueError(f'clip {key}: "rows" must be a list of its scored frames')
     for row in rows:
-        _fields(row, ("clip", "frame", "file", "psnr", "ssim", *pairs), f"clip {key}: a row")
+        _fields(row, ("clip", "frame", "file", *scores), f"clip {key}: a row")
         if row["clip"] != key or not _is_int(row["frame"]) or not isinstance(row["file"], str):
             raise ValueError(f'clip {key}: a row\'s "clip" must be {key!r}, "frame" an integer, "file" text')
-        for name in ("psnr", "ssim", *pairs):
+        for name in scores:
             _score(row[name], f"clip {key} frame {row['frame']} {name}", optional=name in pairs)
-    _fields(result, ("psnr", "ssim", "frames", *pairs), f"clip {key}: the result")
+    _fields(result, ("psnr", "ssim", "frames", *scores[2:]), f"clip {key}: the result")
     if result != clip_result(rows, metrics):
         raise ValueError(f"clip {key}: the result is not the mean of its rows")
     return key, ClipScores(result, rows), data

@@ -1,7 +1,7 @@
 """How one clip is scored: run the upscaler over its scored frames and measure each against the ground
 truth with :func:`lgfn.metrics.calculate_psnr_ssim`, as the paper's tables do, and, when asked, the
 temporal consistency of consecutive frames (tOF, :mod:`lgfn.evaluation.temporal`; tLP,
-:mod:`lgfn.evaluation.perceptual`).
+:mod:`lgfn.evaluation.perceptual`) and the edges' restoration (ERQA, :mod:`lgfn.evaluation.erqa`).
 
 A clip's score is the mean over its scored frames (:class:`ClipScores`); the evaluation's average is
 then the mean of the clips' means (:mod:`lgfn.evaluation.report`).
@@ -18,6 +18,7 @@ import numpy as np
 
 from lgfn.data.io import write_image
 from lgfn.errors import ConfigError
+from lgfn.evaluation.erqa import METRIC_VERSIONS, erqa
 from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.temporal import tof
 from lgfn.inference.upscaler import Upscaler
@@ -26,12 +27,15 @@ from lgfn.metrics import SSIM_WINDOW, calculate_psnr_ssim
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
 
-#: What an evaluation can measure: the paper's PSNR and SSIM (always), tOF and tLP.
-METRICS = ("psnr", "ssim", "tof", "tlp")
+#: What an evaluation can measure: the paper's PSNR and SSIM (always), tOF, tLP and ERQA (1.0,
+#: MSU's; ``erqa1.1`` the later version).
+METRICS = ("psnr", "ssim", "tof", "tlp", *METRIC_VERSIONS)
 #: The paper's metrics, the default.
 DEFAULT_METRICS = ("psnr", "ssim")
 #: The metrics measured on pairs of consecutive frames: a frame's value is that of the pair it ends.
 PAIR_METRICS = ("tof", "tlp")
+#: The further metrics measured on each frame against its ground truth, like PSNR and SSIM.
+FRAME_METRICS = tuple(METRIC_VERSIONS)
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
@@ -80,11 +84,12 @@ class ClipScores:
 
     Attributes:
         result: ``{"psnr": mean, "ssim": mean, "frames": number of scored frames}`` (and ``"tof"``,
-            ``"tlp"`` when measured: the mean over pairs of consecutive scored frames), the clip's
-            entry in the report's ``"clips"``.
+            ``"tlp"`` when measured: the mean over pairs of consecutive scored frames; ``"erqa"``,
+            ``"erqa1.1"``: the mean over the frames), the clip's entry in the report's ``"clips"``.
         rows: one ``{"clip", "frame", "file", "psnr", "ssim"}`` per scored frame, in frame order
             (the rows of ``per_frame.csv``), and ``"tof"``, ``"tlp"`` when measured: the pair that
-            ends at this frame, ``None`` when the previous frame was not scored.
+            ends at this frame, ``None`` when the previous frame was not scored; ``"erqa"``,
+            ``"erqa1.1"``: the frame's.
     """
 
     result: dict[str, Any]
@@ -119,7 +124,7 @@ def score_clip(
         upscaler: yields ``(index, sr)`` for the scored indices, ``sr`` ``(s*h, s*w, 3)`` uint8 RGB.
         method: the method's name, for error messages.
         crop_border: pixels removed from each side before scoring.
-        luma: score BT.601 luma instead of RGB.
+        luma: score BT.601 luma instead of RGB (PSNR and SSIM; ERQA always compares the colour frames).
         image_dir: when given, each super-resolved frame is written as
             ``image_dir/<clip>/<frame file stem>.png``.
         frame_callback: called with ``(key, index, sr, gt)`` for every scored frame, after its
@@ -147,6 +152,9 @@ def score_clip(
             )
         psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
         rows.append({"clip": key, "frame": index, "file": names[index], "psnr": psnr, "ssim": ssim})
+        for name in FRAME_METRICS:
+            if name in metrics:
+                rows[-1][name] = erqa(sr, gt[index], METRIC_VERSIONS[name], crop_border)
         if any(name in metrics for name in PAIR_METRICS):
             pair = (
                 (previous[1], sr, gt[index - 1], gt[index]) if previous and previous[0] == index - 1 else None
@@ -174,7 +182,7 @@ def clip_result(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> di
         "ssim": mean_or_none([row["ssim"] for row in rows]),
         "frames": len(rows),
     }
-    for name in PAIR_METRICS:
+    for name in PAIR_METRICS + FRAME_METRICS:
         if name in metrics:
             result[name] = mean_or_none([row[name] for row in rows if row[name] is not None])
     return result

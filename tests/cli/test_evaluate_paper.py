@@ -13,7 +13,8 @@ import torch
 
 from lgfn.cli import evaluate
 from lgfn.cli.console import run_main
-from lgfn.data.io import write_image
+from lgfn.data.io import read_image, write_image
+from lgfn.evaluation.erqa import erqa
 from tests.helpers import shared_data_path
 
 
@@ -88,6 +89,32 @@ def test_metrics_option_adds_tof(vid4_tree: Path, tmp_path: Path, capsys) -> Non
     # Frames 1 and 2 of each clip are scored: one pair each, ending at frame 2.
     assert [(row["frame"], row["tof"] == "") for row in frames] == [("1", True), ("2", False)] * 2
     assert float(frames[1]["tof"]) == pytest.approx(report["clips"]["alpha"]["tof"], abs=1e-6)
+
+
+def test_metrics_option_adds_erqa_of_the_saved_frames(vid4_tree: Path, tmp_path: Path, capsys) -> None:
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--method", "bicubic", "--save-images"]
+    code, stdout, stderr = _run(
+        [*argv, "--metrics", "psnr,ssim,erqa", "--out", str(tmp_path / "out")], capsys
+    )
+    assert code == 0, stderr
+    assert _cells(stdout.splitlines()[0])[-1] == "bicubic ERQA"
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert report["protocol"]["metrics"] == ["psnr", "ssim", "erqa"]
+    with open(tmp_path / "out" / "per_frame.csv") as handle:
+        frames = list(csv.DictReader(handle))
+    assert [row["frame"] for row in frames] == ["1", "2"] * 2
+    for row in frames:
+        sr = read_image(tmp_path / "out" / "images" / row["clip"] / f"{int(row['frame']):08d}.png")
+        gt = read_image(vid4_tree / "GT" / row["clip"] / row["file"])
+        assert float(row["erqa"]) == pytest.approx(erqa(sr, gt), abs=1e-6)
+    alpha = [
+        erqa(
+            read_image(tmp_path / "out" / "images" / "alpha" / f"{i:08d}.png"),
+            read_image(vid4_tree / "GT" / "alpha" / f"{i:08d}.png"),
+        )
+        for i in (1, 2)
+    ]
+    assert report["clips"]["alpha"]["erqa"] == pytest.approx(np.mean(alpha), abs=1e-12)
 
 
 @pytest.mark.parametrize(
