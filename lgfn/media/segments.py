@@ -40,6 +40,26 @@ DEFAULT_CODEC = "h264"
 X264_PARAMS = "bframes=0"
 ENCODER_THREADS = 8
 
+#: The bounds of the default segment length (:func:`default_segment_frames`): at most 100 frames
+#: (fast networks, small frames), at least 5 (each segment starts with a keyframe, which costs size).
+MIN_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES = 5, 100
+#: The estimated work per output pixel around the network (reading, colour conversion, the
+#: upsampled frame, encoding), in multiply-accumulates: fitted to the demo weights and the paper's
+#: network on a 2-core CPU in fp32 (README's table), which ran about 1e11 of them a second.
+PIXEL_MACS = 15_000
+#: The estimated work one default segment holds: about five minutes at 1e11 a second.
+SEGMENT_MACS = 3e13
+
+
+def default_segment_frames(network_macs: float, output_size: tuple[int, int]) -> int:
+    """The segment length for frames of ``output_size`` (w, h) whose network costs ``network_macs``
+    multiply-accumulates a frame (0 for none): :data:`SEGMENT_MACS` of estimated work, within
+    :data:`MIN_SEGMENT_FRAMES` .. :data:`MAX_SEGMENT_FRAMES`. The estimate depends on the network's
+    configuration and the frame size only, never on a measured speed, so that the same command
+    always cuts the same segments (which ``--resume`` and reproducible outputs need)."""
+    cost = network_macs + PIXEL_MACS * output_size[0] * output_size[1]
+    return max(MIN_SEGMENT_FRAMES, min(MAX_SEGMENT_FRAMES, int(SEGMENT_MACS // cost)))
+
 
 def segment_name(first: int, count: int, suffix: str) -> str:
     """The file name of the finished segment holding ``count`` frames from frame ``first`` on."""

@@ -1,0 +1,125 @@
+"""``lgfn upscale --segment-frames``: how many frames a video output's segments hold, the unit of work
+an interruption keeps.
+
+The length is the one an interrupted run recorded (``--resume`` continues its segments), else
+``--segment-frames``, else a default from an estimate of each frame's cost: the network's
+multiply-accumulates on frames of the input's size (:func:`lgfn.stats.count_macs`, counted on a
+CPU copy built from the network's configuration) plus a share per output pixel
+(:func:`lgfn.media.segments.default_segment_frames`). The estimate depends only on the command and
+the input, never on a measured speed: the same command always cuts the same segments.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lgfn.cli.options import int_at_least
+from lgfn.errors import ConfigError
+from lgfn.inference import Upscaler
+from lgfn.media import refuse_existing_output, work_folder
+from lgfn.media.containers import is_video_output
+from lgfn.media.segments import (
+    MAX_SEGMENT_FRAMES,
+    MIN_SEGMENT_FRAMES,
+    PIXEL_MACS,
+    SEGMENT_MACS,
+    default_segment_frames,
+    finished_segments,
+)
+from lgfn.media.workfolder import recorded_job
+from lgfn.models import LGFN
+from lgfn.models.lgfn import LGFNConfig
+from lgfn.stats import count_macs
+
+#: The low-resolution size the MACs per pixel are counted at (convolutions scale with the pixels).
+_COUNTED_SIZE = 8
+#: Outputs the self-ensemble averages per frame.
+_ENSEMBLE_PASSES = 8
+
+
+def add_segment_option(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--segment-frames N`` (``None`` when not given)."""
+    parser.add_argument(
+        "--segment-frames",
+        type=int_at_least(1),
+        default=None,
+        metavar="N",
+        help="frames per segment of a video OUTPUT: an interruption keeps the finished segments and "
+        "redoes at most one (a PNG folder keeps every finished frame). Default: an estimate of the work, "
+        f"the network's multiply-accumulates per frame of this input plus {PIXEL_MACS:,} per output pixel, "
+        f"of about {SEGMENT_MACS:.0e} per segment (some five minutes on a 2-core CPU in fp32), "
+        f"{MIN_SEGMENT_FRAMES} to {MAX_SEGMENT_FRAMES} frames; fixed by the command and the input, "
+        "never by a measured speed. --resume uses the interrupted run's length",
+    )
+
+
+def segment_frames(
+    args: argparse.Namespace, output: Path, input_size: tuple[int, int], upscaler: Callable[[], Upscaler]
+) -> int | None:
+    """The segment length of ``output`` (``None`` for a PNG folder, which has no segments).
+
+    Args:
+        args: the command line (``--segment-frames``, ``--resume``, ``--reference``, ...).
+        output: the output path.
+        input_size: ``(w, h)`` of the input frames.
+        upscaler: builds (once) the upscaler, whose network the default is estimated for.
+
+    Raises:
+        ConfigError: ``--resume`` with a ``--segment-frames`` other than the interrupted run's.
+        LGFNError: ``output`` exists without ``--overwrite`` (refused before the network loads).
+    """
+    if not is_video_output(output):
+        return None
+    recorded = _recorded(output) if args.resume else None
+    if recorded is not None:
+        if args.segment_frames not in (None, recorded):
+            raise ConfigError(
+                f"cannot resume {output}: the interrupted run in {work_folder(output)} cut segments of "
+                f"{recorded} frames, not --segment-frames {args.segment_frames}; leave --segment-frames out "
+                "(--resume keeps the recorded length), or delete that folder to start over"
+            )
+        return recorded
+    if args.segment_frames is not None:
+        return args.segment_frames
+    if not args.resume:
+        refuse_existing_output(output, args.overwrite)
+    model = upscaler()
+    w, h = input_size
+    if args.reference:
+        w, h = w // model.scale, h // model.scale
+    macs = network_macs(model, (w, h)) * (_ENSEMBLE_PASSES if getattr(args, "self_ensemble", False) else 1)
+    return default_segment_frames(macs, (w * model.scale, h * model.scale))
+
+
+def _recorded(output: Path) -> int | None:
+    """The segment length an interrupted run recorded beside ``output``, if it left finished segments."""
+    work = work_folder(output)
+    if not finished_segments(work):
+        return None
+    value = (recorded_job(work) or {}).get("segment_frames")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def network_config(upscaler: Upscaler) -> LGFNConfig | None:
+    """The LGFN configuration an upscaler runs (a checkpoint's or an ONNX file's); ``None`` for none."""
+    network = getattr(upscaler, "model", None)
+    config = getattr(network, "config", None) or getattr(getattr(network, "info", None), "config", None)
+    return config if isinstance(config, LGFNConfig) else None
+
+
+def network_macs(upscaler: Upscaler, lr_size: tuple[int, int]) -> float:
+    """Multiply-accumulates of the upscaler's network for one output frame from ``lr_size`` (w, h)
+    input frames; 0 when it runs none (bicubic)."""
+    config = network_config(upscaler)
+    if config is None:
+        return 0.0
+    # Counted on a fresh CPU network of the same configuration (its weights do not matter), away
+    # from the upscaler's device, and without touching the random state a run may depend on.
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        count = count_macs(LGFN.from_config(config), _COUNTED_SIZE, _COUNTED_SIZE)
+    per_pixel = (count.conv_total + count.deform + count.sampling) / _COUNTED_SIZE**2
+    return per_pixel * lr_size[0] * lr_size[1]
