@@ -12,6 +12,8 @@ the input, never on a measured speed: the same command always cuts the same segm
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from lgfn.models import LGFN
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.stats import count_macs
 
+logger = logging.getLogger(__name__)
+
 #: The low-resolution size the MACs per pixel are counted at (convolutions scale with the pixels).
 _COUNTED_SIZE = 8
 #: Outputs the self-ensemble averages per frame.
@@ -49,11 +53,12 @@ def add_segment_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="frames per segment of a video OUTPUT: an interruption keeps the finished segments and "
-        "redoes at most one (a PNG folder keeps every finished frame). Default: an estimate of the work, "
-        f"the network's multiply-accumulates per frame of this input plus {PIXEL_MACS:,} per output pixel, "
-        f"of about {SEGMENT_MACS:.0e} per segment (some five minutes on a 2-core CPU in fp32), "
-        f"{MIN_SEGMENT_FRAMES} to {MAX_SEGMENT_FRAMES} frames; fixed by the command and the input, "
-        "never by a measured speed. --resume uses the interrupted run's length",
+        "redoes the unfinished one (a PNG folder keeps every finished frame). Default: the frames that "
+        f"make about {SEGMENT_MACS:.0e} multiply-accumulates of estimated work (some five minutes on a "
+        "2-core CPU in fp32), the network's MACs on a frame of this input plus "
+        f"{PIXEL_MACS:,} per output pixel, {MIN_SEGMENT_FRAMES} to {MAX_SEGMENT_FRAMES} "
+        f"({MAX_SEGMENT_FRAMES} for bicubic): fixed by the command and the input, never by a measured "
+        "speed. --resume continues with the interrupted run's length",
     )
 
 
@@ -92,7 +97,13 @@ def segment_frames(
     if args.reference:
         w, h = w // model.scale, h // model.scale
     macs = network_macs(model, (w, h)) * (_ENSEMBLE_PASSES if getattr(args, "self_ensemble", False) else 1)
-    return default_segment_frames(macs, (w * model.scale, h * model.scale))
+    frames = default_segment_frames(macs, (w * model.scale, h * model.scale))
+    estimate = f"the network's {macs:.2g} multiply-accumulates a frame" if macs else "no network"
+    logger.info(
+        "video segments of %d frames (%s; --segment-frames sets another length): an interruption keeps "
+        "the finished ones", frames, estimate,
+    )  # fmt: skip
+    return frames
 
 
 def _recorded(output: Path) -> int | None:
@@ -115,11 +126,15 @@ def network_macs(upscaler: Upscaler, lr_size: tuple[int, int]) -> float:
     """Multiply-accumulates of the upscaler's network for one output frame from ``lr_size`` (w, h)
     input frames; 0 when it runs none (bicubic)."""
     config = network_config(upscaler)
-    if config is None:
-        return 0.0
-    # Counted on a fresh CPU network of the same configuration (its weights do not matter), away
-    # from the upscaler's device, and without touching the random state a run may depend on.
+    return 0.0 if config is None else macs_per_pixel(config) * lr_size[0] * lr_size[1]
+
+
+@functools.cache
+def macs_per_pixel(config: LGFNConfig) -> float:
+    """LGFN's multiply-accumulates per low-resolution pixel of its input (convolutions, deformable
+    ones and their sampling), counted once per configuration."""
+    # On a fresh CPU network of that configuration (its weights do not matter), away from the
+    # upscaler's device, and without touching the random state a run may depend on.
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         count = count_macs(LGFN.from_config(config), _COUNTED_SIZE, _COUNTED_SIZE)
-    per_pixel = (count.conv_total + count.deform + count.sampling) / _COUNTED_SIZE**2
-    return per_pixel * lr_size[0] * lr_size[1]
+    return (count.conv_total + count.deform + count.sampling) / _COUNTED_SIZE**2

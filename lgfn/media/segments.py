@@ -41,22 +41,27 @@ X264_PARAMS = "bframes=0"
 ENCODER_THREADS = 8
 
 #: The bounds of the default segment length (:func:`default_segment_frames`): at most 100 frames
-#: (fast networks, small frames), at least 5 (each segment starts with a keyframe, which costs size).
+#: (fast networks, small frames, no network), at least 5 (each segment starts with a keyframe).
 MIN_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES = 5, 100
-#: The estimated work per output pixel around the network (reading, colour conversion, the
-#: upsampled frame, encoding), in multiply-accumulates: fitted to the demo weights and the paper's
-#: network on a 2-core CPU in fp32 (README's table), which ran about 1e11 of them a second.
-PIXEL_MACS = 15_000
-#: The estimated work one default segment holds: about five minutes at 1e11 a second.
+#: The work a network does per output pixel beyond its multiply-accumulates (activations, memory
+#: traffic, the upsampled frame), as MACs: fitted so that both timed networks of the README's table
+#: (fp32, a 2-core CPU) cost about 1e-11 s per estimated MAC: the paper's network 11.3 s for 1.07e12
+#: MACs at 720x576, the demo weights, narrower and slower per MAC, 10.5 s for 5.0e11 at 2560x1440.
+PIXEL_MACS = 150_000
+#: The estimated work one default segment holds: about five minutes at 1e-11 s a MAC.
 SEGMENT_MACS = 3e13
 
 
 def default_segment_frames(network_macs: float, output_size: tuple[int, int]) -> int:
-    """The segment length for frames of ``output_size`` (w, h) whose network costs ``network_macs``
-    multiply-accumulates a frame (0 for none): :data:`SEGMENT_MACS` of estimated work, within
-    :data:`MIN_SEGMENT_FRAMES` .. :data:`MAX_SEGMENT_FRAMES`. The estimate depends on the network's
-    configuration and the frame size only, never on a measured speed, so that the same command
-    always cuts the same segments (which ``--resume`` and reproducible outputs need)."""
+    """The segment length for frames of ``output_size`` (w, h) made by a network of ``network_macs``
+    multiply-accumulates a frame: :data:`SEGMENT_MACS` of estimated work (the MACs plus
+    :data:`PIXEL_MACS` per output pixel), within :data:`MIN_SEGMENT_FRAMES` ..
+    :data:`MAX_SEGMENT_FRAMES`; the most without a network (``network_macs`` 0: bicubic). The
+    estimate depends on the network's configuration and the frame size only, never on a measured
+    speed, so that the same command always cuts the same segments (as ``--resume`` and reproducible
+    outputs need)."""
+    if network_macs <= 0:
+        return MAX_SEGMENT_FRAMES
     cost = network_macs + PIXEL_MACS * output_size[0] * output_size[1]
     return max(MIN_SEGMENT_FRAMES, min(MAX_SEGMENT_FRAMES, int(SEGMENT_MACS // cost)))
 

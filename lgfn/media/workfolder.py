@@ -184,6 +184,8 @@ def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_f
         )
     if segment_frames is None:
         lost = "a PNG folder keeps every frame written, so nothing is redone"
+    elif written == kept:
+        lost = "every frame written is in a finished segment, so nothing is redone"
     else:
         lost = f"{written - kept} frame(s) of an unfinished segment will be redone by --resume"
     return (
