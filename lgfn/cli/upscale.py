@@ -299,7 +299,7 @@ def _upscale_one(
     source = open_source(input_path, fps=args.fps)
     first, end = _frame_range(args, input_path, source)
     job, pixel_shape = _job(args, input_path, source), getattr(source, "sample_aspect_ratio", None)
-    segments = segment_frames(args, output_path, source.size, upscaler)  # may build the upscaler
+    segments = segment_frames(args, output_path, source.size)
     record = output_record(output_path, source.fps, args.crf, job, pixel_shape, args.codec, segments)
     if args.resume and not args.overwrite and finished_before(output_path, record):
         return

@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from lgfn.cli.options import int_at_least
+from lgfn.checkpoint import load_checkpoint, split_checkpoint
+from lgfn.cli.options import default_checkpoint, int_at_least
 from lgfn.errors import ConfigError
-from lgfn.inference import Upscaler
-from lgfn.media import refuse_existing_output, work_folder
+from lgfn.media import work_folder
 from lgfn.media.containers import is_video_output
 from lgfn.media.segments import (
     MAX_SEGMENT_FRAMES,
@@ -62,20 +61,16 @@ def add_segment_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def segment_frames(
-    args: argparse.Namespace, output: Path, input_size: tuple[int, int], upscaler: Callable[[], Upscaler]
-) -> int | None:
+def segment_frames(args: argparse.Namespace, output: Path, input_size: tuple[int, int]) -> int | None:
     """The segment length of ``output`` (``None`` for a PNG folder, which has no segments).
 
     Args:
-        args: the command line (``--segment-frames``, ``--resume``, ``--reference``, ...).
+        args: the command line (``--segment-frames``, ``--resume``, the network, ``--reference``, ...).
         output: the output path.
         input_size: ``(w, h)`` of the input frames.
-        upscaler: builds (once) the upscaler, whose network the default is estimated for.
 
     Raises:
         ConfigError: ``--resume`` with a ``--segment-frames`` other than the interrupted run's.
-        LGFNError: ``output`` exists without ``--overwrite`` (refused before the network loads).
     """
     if not is_video_output(output):
         return None
@@ -90,14 +85,14 @@ def segment_frames(
         return recorded
     if args.segment_frames is not None:
         return args.segment_frames
-    if not args.resume:
-        refuse_existing_output(output, args.overwrite)
-    model = upscaler()
-    w, h = input_size
-    if args.reference:
-        w, h = w // model.scale, h // model.scale
-    macs = network_macs(model, (w, h)) * (_ENSEMBLE_PASSES if getattr(args, "self_ensemble", False) else 1)
-    frames = default_segment_frames(macs, (w * model.scale, h * model.scale))
+    config = network_config(args)
+    macs, (w, h) = 0.0, input_size
+    if config is not None:
+        if args.reference:
+            w, h = w // config.scale, h // config.scale
+        macs = network_macs(config, (w, h)) * (_ENSEMBLE_PASSES if args.self_ensemble else 1)
+        w, h = w * config.scale, h * config.scale
+    frames = default_segment_frames(macs, (w, h))
     estimate = f"the network's {macs:.2g} multiply-accumulates a frame" if macs else "no network"
     logger.info(
         "video segments of %d frames (%s; --segment-frames sets another length): an interruption keeps "
@@ -115,26 +110,38 @@ def _recorded(output: Path) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def network_config(upscaler: Upscaler) -> LGFNConfig | None:
-    """The LGFN configuration an upscaler runs (a checkpoint's or an ONNX file's); ``None`` for none."""
-    network = getattr(upscaler, "model", None)
-    config = getattr(network, "config", None) or getattr(getattr(network, "info", None), "config", None)
-    return config if isinstance(config, LGFNConfig) else None
+def network_config(args: argparse.Namespace) -> LGFNConfig | None:
+    """The configuration of the network ``--ckpt`` or ``--onnx`` names, read from the file without
+    building the network; ``None`` for ``--method bicubic`` or a file that cannot be read (building
+    the upscaler then reports it)."""
+    if args.method == "bicubic":
+        return None
+    try:
+        if args.onnx is not None:
+            from lgfn.export.metadata import OnnxModelInfo, require  # the optional ONNX packages
+
+            onnx = require("onnx")
+            proto = onnx.load(str(args.onnx), load_external_data=False)
+            return OnnxModelInfo.from_props({p.key: p.value for p in proto.metadata_props}, args.onnx).config
+        path = args.ckpt or default_checkpoint()
+        stored, _ = split_checkpoint(load_checkpoint(path), path)
+        return LGFNConfig.from_dict(stored)
+    except Exception:  # noqa: BLE001 - whatever the file holds, the network's own loading reports it
+        return None
 
 
-def network_macs(upscaler: Upscaler, lr_size: tuple[int, int]) -> float:
-    """Multiply-accumulates of the upscaler's network for one output frame from ``lr_size`` (w, h)
-    input frames; 0 when it runs none (bicubic)."""
-    config = network_config(upscaler)
-    return 0.0 if config is None else macs_per_pixel(config) * lr_size[0] * lr_size[1]
+def network_macs(config: LGFNConfig, lr_size: tuple[int, int]) -> float:
+    """Multiply-accumulates of the network ``config`` describes for one output frame from ``lr_size``
+    (w, h) input frames."""
+    return macs_per_pixel(config) * lr_size[0] * lr_size[1]
 
 
 @functools.cache
 def macs_per_pixel(config: LGFNConfig) -> float:
     """LGFN's multiply-accumulates per low-resolution pixel of its input (convolutions, deformable
     ones and their sampling), counted once per configuration."""
-    # On a fresh CPU network of that configuration (its weights do not matter), away from the
-    # upscaler's device, and without touching the random state a run may depend on.
+    # On a fresh CPU network of that configuration (its weights do not matter), and without
+    # touching the random state a run may depend on.
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         count = count_macs(LGFN.from_config(config), _COUNTED_SIZE, _COUNTED_SIZE)
     return (count.conv_total + count.deform + count.sampling) / _COUNTED_SIZE**2

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -139,15 +138,13 @@ def test_the_default_length_is_recorded_and_follows_the_network_and_the_frame_si
 ):
     """A heavier network or larger frames give shorter segments; the same command, the same length."""
     write_folder(tmp_path / "in", make_frames(4, 16, 12))
-    model = lgfn.load_model(tiny_ckpt)
-    resolver = VideoSuperResolver(model)
-    expected = default_segment_frames(network_macs(resolver, (16, 12)), (64, 48))
+    expected = default_segment_frames(network_macs(lgfn.load_model(tiny_ckpt).config, (16, 12)), (64, 48))
     with monkeypatch.context() as patch:
         interrupt_after(patch, VideoSuperResolver, 2)
         assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--ckpt", tiny_ckpt) == 130
     assert f"video segments of {expected} frames" in capsys.readouterr().err
     assert expected == MAX_SEGMENT_FRAMES  # a tiny network on tiny frames: the longest
-    paper = SimpleNamespace(model=SimpleNamespace(config=LGFNConfig()))
+    paper = LGFNConfig()
     lengths = [default_segment_frames(network_macs(paper, (w, h)), (4 * w, 4 * h)) for w, h in
                [(180, 144), (320, 180), (640, 360)]]  # fmt: skip
     assert MAX_SEGMENT_FRAMES > lengths[0] > lengths[1] > lengths[2] == MIN_SEGMENT_FRAMES
