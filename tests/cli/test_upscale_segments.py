@@ -3,6 +3,7 @@ keeps; a default from the network and the frame size, recorded for ``--resume``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 import lgfn
-from lgfn.cli.upscale_segments import macs_per_pixel, network_macs
+from lgfn.cli.upscale_segments import macs_per_pixel, network_config, network_macs
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from lgfn.media import open_source, work_folder
 from lgfn.media.segments import (
@@ -159,3 +160,20 @@ def test_macs_per_pixel_is_the_count_of_a_larger_frame_per_pixel():
     per_pixel = (count.conv_total + count.deform + count.sampling) / (24 * 32)
     assert macs_per_pixel(config) == pytest.approx(per_pixel, rel=1e-3)
     assert SEGMENT_MACS / (macs_per_pixel(config) * 24 * 32) > MAX_SEGMENT_FRAMES
+
+
+def test_the_network_configuration_is_read_from_the_checkpoint_or_onnx_file(tmp_path, tiny_ckpt):
+    """Without building the network; a file that cannot be read gives none (loading it then fails)."""
+    tiny = LGFNConfig(scale=4, num_frames=3, **TINY_MODEL)
+    args = argparse.Namespace(method="lgfn", onnx=None, ckpt=tiny_ckpt)
+    assert network_config(args) == tiny
+    assert network_config(argparse.Namespace(method="lgfn", onnx=None, ckpt=tmp_path / "missing.pth")) is None
+    assert network_config(argparse.Namespace(method="bicubic", onnx=None, ckpt=None)) is None
+    onnx = pytest.importorskip("onnx")
+    from lgfn.export.metadata import OnnxModelInfo
+
+    info = OnnxModelInfo(config=tiny, layout="frames", dcn="deform_conv", precision="fp32", size=None)
+    model = onnx.helper.make_model(onnx.helper.make_graph([], "empty", [], []))
+    onnx.helper.set_model_props(model, info.to_props("test", "0"))
+    onnx.save(model, str(tmp_path / "tiny.onnx"))
+    assert network_config(argparse.Namespace(method="lgfn", onnx=tmp_path / "tiny.onnx", ckpt=None)) == tiny
