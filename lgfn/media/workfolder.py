@@ -177,7 +177,7 @@ def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_f
     redoes; ``""`` when nothing was written."""
     if written == 0:
         return ""
-    if kept == 0:
+    if kept == 0 and segment_frames is not None:
         return (
             f"{path} is not complete and nothing is kept: the {written} frame(s) written make no finished "
             f"segment of {segment_frames} frames (--segment-frames sets the length); a new run starts over"
@@ -189,8 +189,8 @@ def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_f
     else:
         lost = f"{written - kept} frame(s) of an unfinished segment will be redone by --resume"
     return (
-        f"{path} is not complete; {kept} finished frame(s) are kept in {work} (kept {kept} of {written} "
-        f"frames; {lost}): the same command with --resume continues from frame {kept}"
+        f"{path} is not complete: kept {kept} of {written} frames in {work}; {lost}; the same command "
+        f"with --resume continues from frame {kept}"
     )
 
 
