@@ -4,9 +4,10 @@ an interruption keeps.
 The length is the one an interrupted run recorded (``--resume`` continues its segments), else
 ``--segment-frames``, else a default from an estimate of each frame's cost: the network's
 multiply-accumulates on frames of the input's size (:func:`lgfn.stats.count_macs`, counted on a
-CPU copy built from the network's configuration) plus a share per output pixel
-(:func:`lgfn.media.segments.default_segment_frames`). The estimate depends only on the command and
-the input, never on a measured speed: the same command always cuts the same segments.
+CPU network built from the configuration the checkpoint or ONNX file records, read without loading
+the network) plus a share per output pixel (:func:`lgfn.media.segments.default_segment_frames`).
+The estimate depends only on the command and the input, never on a measured speed: the same
+command always cuts the same segments.
 """
 
 from __future__ import annotations
