@@ -33,6 +33,7 @@ from lgfn.cli.options import (
 )
 from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
 from lgfn.cli.upscale_progress import FrameProgress
+from lgfn.cli.upscale_segments import add_segment_option, segment_frames
 from lgfn.devices import AUTO, peak_memory_text
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
@@ -119,6 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_scale_option(parser)
     add_inference_options(parser, precision=AUTO)
     _add_encoding_options(parser)
+    add_segment_option(parser)
     _add_frame_options(parser)
     _add_run_options(parser)
 
@@ -246,10 +248,7 @@ def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dic
         padding=args.padding,
         tile=[args.tile, args.tile_overlap] if args.tile else None,
     )
-    if args.self_ensemble:  # only when on, so that runs without it resume work of earlier versions
-        job["self_ensemble"] = True
-    if args.onnx:  # likewise
-        job["onnx"] = True
+    job.update({n: True for n in ("self_ensemble", "onnx") if getattr(args, n)})  # only when on: as before
     return job
 
 
@@ -300,7 +299,8 @@ def _upscale_one(
     source = open_source(input_path, fps=args.fps)
     first, end = _frame_range(args, input_path, source)
     job, pixel_shape = _job(args, input_path, source), getattr(source, "sample_aspect_ratio", None)
-    record = output_record(output_path, source.fps, args.crf, job, pixel_shape, args.codec)
+    segments = segment_frames(args, output_path, source.size)
+    record = output_record(output_path, source.fps, args.crf, job, pixel_shape, args.codec, segments)
     if args.resume and not args.overwrite and finished_before(output_path, record):
         return
     tracks = _tracks(args, source, first)
@@ -308,7 +308,7 @@ def _upscale_one(
     # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
     sink = open_sink(
         output_path, source.fps, args.crf, args.overwrite, tracks, resume=args.resume, job=job,
-        sample_aspect_ratio=pixel_shape, codec=args.codec,
+        sample_aspect_ratio=pixel_shape, codec=args.codec, segment_frames=segments,
     )  # fmt: skip
     with sink, logging_redirect_tqdm():
         model = upscaler()

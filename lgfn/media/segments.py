@@ -40,6 +40,31 @@ DEFAULT_CODEC = "h264"
 X264_PARAMS = "bframes=0"
 ENCODER_THREADS = 8
 
+#: The bounds of the default segment length (:func:`default_segment_frames`): at most 100 frames
+#: (fast networks, small frames, no network), at least 5 (each segment starts with a keyframe).
+MIN_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES = 5, 100
+#: The work a network does per output pixel beyond its multiply-accumulates (activations, memory
+#: traffic, the upsampled frame), as MACs: fitted so that both timed networks of the README's table
+#: (fp32, a 2-core CPU) cost about 1e-11 s per estimated MAC: the paper's network 11.3 s for 1.07e12
+#: MACs at 720x576, the demo weights, narrower and slower per MAC, 10.5 s for 5.0e11 at 2560x1440.
+PIXEL_MACS = 150_000
+#: The estimated work one default segment holds: about five minutes at 1e-11 s a MAC.
+SEGMENT_MACS = 3e13
+
+
+def default_segment_frames(network_macs: float, output_size: tuple[int, int]) -> int:
+    """The segment length for frames of ``output_size`` (w, h) made by a network of ``network_macs``
+    multiply-accumulates a frame: :data:`SEGMENT_MACS` of estimated work (the MACs plus
+    :data:`PIXEL_MACS` per output pixel), within :data:`MIN_SEGMENT_FRAMES` ..
+    :data:`MAX_SEGMENT_FRAMES`; the most without a network (``network_macs`` 0: bicubic). The
+    estimate depends on the network's configuration and the frame size only, never on a measured
+    speed, so that the same command always cuts the same segments (as ``--resume`` and reproducible
+    outputs need)."""
+    if network_macs <= 0:
+        return MAX_SEGMENT_FRAMES
+    cost = network_macs + PIXEL_MACS * output_size[0] * output_size[1]
+    return max(MIN_SEGMENT_FRAMES, min(MAX_SEGMENT_FRAMES, int(SEGMENT_MACS // cost)))
+
 
 def segment_name(first: int, count: int, suffix: str) -> str:
     """The file name of the finished segment holding ``count`` frames from frame ``first`` on."""

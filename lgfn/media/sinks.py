@@ -4,9 +4,9 @@ A :class:`FrameSink` writes frames to a video file (H.264 ``yuv420p`` by default
 FFV1, :data:`~lgfn.media.segments.CODECS`) or to a folder of PNG frames ``00000000.png,
 00000001.png, ...``; :func:`open_sink` chooses the kind by the output's name and checks it before any
 work is done. Output is atomic and work is not lost: frames go to the output's work folder
-(:mod:`lgfn.media.workfolder`) as PNG frames or as segments of :data:`SEGMENT_FRAMES` encoded frames
-(:mod:`lgfn.media.segments`), and the output appears under its name only when the sink closes after
-success.
+(:mod:`lgfn.media.workfolder`) as PNG frames or as segments of encoded frames (:mod:`lgfn.media.segments`;
+:data:`SEGMENT_FRAMES` unless given), and the output appears under its name only when the sink closes
+after success.
 
 A sink writes frames at one constant rate (a variable-frame-rate input comes out at its average
 rate), upright, with no rotation of its own; a video output records the pixel shape of non-square
@@ -48,6 +48,7 @@ from lgfn.media.segments import (
 from lgfn.media.sources import DEFAULT_FOLDER_FPS, parse_fps
 from lgfn.media.tracks import TrackCopy
 from lgfn.media.workfolder import (
+    kept_work_message,
     move_into_place,
     prepare_work_folder,
     refuse_existing_output,
@@ -60,8 +61,9 @@ logger = logging.getLogger(__name__)
 
 #: Extensions (lower case) of the video containers an output can be written in.
 VIDEO_OUTPUT_EXTENSIONS = tuple(OUTPUT_CONTAINERS)
-#: Frames per segment of a video output: the unit of work an interrupted run keeps (and of x264's
-#: keyframe interval). At 15 s per frame (the paper's network on a 2-core CPU) that is 25 minutes.
+#: Frames per segment of a video output unless ``open_sink`` is given another length: the unit of
+#: work an interrupted run keeps (each segment starts with a keyframe). ``lgfn upscale`` chooses its
+#: own from the network and the frame size (:func:`~lgfn.media.segments.default_segment_frames`).
 SEGMENT_FRAMES = 100
 
 
@@ -87,7 +89,10 @@ class FrameSink(ABC):
     Attributes:
         resume_from: ``start``: the index of the first frame this sink is given.
         frames_written: frames finished so far, those of earlier runs included.
+        segment_frames: frames per finished piece of a video output; ``None``: every frame is one.
     """
+
+    segment_frames: int | None = None
 
     def __init__(
         self, path: Path, work: Path, overwrite: bool, start: int = 0, job: Mapping[str, Any] | None = None
@@ -172,15 +177,13 @@ class FrameSink(ABC):
     def _keep_finished_work(self) -> None:
         self._drop_unfinished()
         kept = self.finished_frames(self.work)
+        message = kept_work_message(self.path, self.work, kept, self.frames_written, self.segment_frames)
+        if message:
+            logger.warning("%s", message)
         if kept == 0:
             shutil.rmtree(self.work, ignore_errors=True)
             return
         unlock_work_folder(self.work)
-        logger.warning(
-            "%s is not complete; %d finished frame(s) are kept in %s: the same command with --resume "
-            "continues from frame %d",
-            self.path, kept, self.work, kept,
-        )  # fmt: skip
 
     def __enter__(self) -> FrameSink:
         return self
@@ -197,7 +200,7 @@ class FrameSink(ABC):
 class VideoFileSink(FrameSink):
     """H.264 (libx264) in ``yuv420p`` by default, H.265 or FFV1, at an exact rational frame rate.
 
-    Frames are encoded in segments of :data:`SEGMENT_FRAMES` (files in the work folder, each
+    Frames are encoded in segments of ``segment_frames`` (files in the work folder, each
     starting with a keyframe); closing the sink joins the segments' packets into one stream in the
     output container, without decoding them again, and adds the audio and subtitles (:class:`TrackCopy`).
 
@@ -213,6 +216,7 @@ class VideoFileSink(FrameSink):
         tracks: audio and subtitles to carry into the output along with the frames, or ``None``.
         sample_aspect_ratio: the pixel shape to record (non-square pixels of the input; super-resolution
             scales both sides alike, so it stays), or ``None`` for square pixels.
+        segment_frames: frames per segment (:data:`SEGMENT_FRAMES` when ``None``).
     """
 
     def __init__(
@@ -227,8 +231,10 @@ class VideoFileSink(FrameSink):
         sample_aspect_ratio: Fraction | None = None,
         codec: str = DEFAULT_CODEC,
         job: Mapping[str, Any] | None = None,
+        segment_frames: int | None = None,
     ) -> None:
         super().__init__(path, work, overwrite, start, job)
+        self.segment_frames = segment_frames or SEGMENT_FRAMES
         self.fps = fps
         self.crf = crf
         self.codec = codec
@@ -249,7 +255,7 @@ class VideoFileSink(FrameSink):
 
     def write(self, frame: np.ndarray) -> None:
         super().write(frame)
-        if self.frames_written - self._segment_first == SEGMENT_FRAMES:
+        if self.frames_written - self._segment_first == self.segment_frames:
             with self._writing():
                 self._finish_segment()
 
@@ -367,6 +373,7 @@ def open_sink(
     job: Mapping[str, Any] | None = None,
     sample_aspect_ratio: Fraction | None = None,
     codec: str = DEFAULT_CODEC,
+    segment_frames: int | None = None,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -393,6 +400,8 @@ def open_sink(
         sample_aspect_ratio: non-square pixels' width / height to record in a video output (a
             source's ``sample_aspect_ratio``); PNG frames cannot record it.
         codec: a video output's codec, a key of :data:`~lgfn.media.segments.CODECS`.
+        segment_frames: frames per segment of a video output (:data:`SEGMENT_FRAMES` when ``None``);
+            recorded with ``job``, so a resumed run must give the same.
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -409,12 +418,13 @@ def open_sink(
     fps = parse_fps(fps)
     _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
-    record = output_record(path, fps, crf, job, sample_aspect_ratio, codec)
+    segment_frames = segment_frames or SEGMENT_FRAMES
+    record = output_record(path, fps, crf, job, sample_aspect_ratio, codec, segment_frames)
     if is_video_output(path):
         finished = partial(VideoFileSink.finished_frames, work)
         start = _prepare(work, path, record, resume, overwrite, finished)
         return VideoFileSink(
-            path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec, job=record
+            path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec, record, segment_frames
         )
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
     finished = partial(FrameFolderSink.finished_frames, work)
@@ -433,6 +443,7 @@ def output_record(
     job: Mapping[str, Any] | None = None,
     sample_aspect_ratio: Fraction | None = None,
     codec: str = DEFAULT_CODEC,
+    segment_frames: int | None = None,
 ) -> dict[str, Any]:
     """What decides the frames of the output :func:`open_sink` opens with these arguments: the caller's
     ``job`` and the sink's own settings, as the work folder keeps them and the finished output records
@@ -440,7 +451,7 @@ def output_record(
     record = {**(job or {}), "fps": str(parse_fps(fps))}
     if not is_video_output(path):
         return {**record, "output": "frames"}
-    record.update(output="video", codec=codec, crf=crf, segment_frames=SEGMENT_FRAMES)
+    record.update(output="video", codec=codec, crf=crf, segment_frames=segment_frames or SEGMENT_FRAMES)
     return {**record, "sample_aspect_ratio": str(sample_aspect_ratio)}
 
 

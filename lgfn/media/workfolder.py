@@ -147,13 +147,20 @@ def _finished_to_keep(work: Path, path: Path, done: int, resume: bool, overwrite
     return 0
 
 
-def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
-    """Refuse to resume ``work`` unless its recorded settings equal ``job``."""
+def recorded_job(work: Path) -> dict[str, Any] | None:
+    """The settings recorded in the work folder ``work`` (its ``job.json``), ``None`` when it has no
+    readable record."""
     try:
         recorded = json.loads((work / JOB_FILE).read_text())
     except (OSError, ValueError):
-        recorded = None
-    if not isinstance(recorded, dict):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
+    """Refuse to resume ``work`` unless its recorded settings equal ``job``."""
+    recorded = recorded_job(work)
+    if recorded is None:
         raise LGFNError(f"{work} has no readable record of its settings; delete it to start over")
     details = settings_changes(recorded, job)
     if details:
@@ -161,6 +168,30 @@ def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
             f"cannot resume {path}: the interrupted run in {work} used other settings ({details}); "
             "run it with the same options, or delete that folder to start over"
         )
+
+
+def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_frames: int | None) -> str:
+    """What an interrupted run keeps of ``path``'s ``written`` frames (an earlier run's included):
+    the ``kept`` finished ones in ``work`` and the frames of an unfinished segment (``segment_frames``
+    a segment; ``None`` for a PNG folder, which keeps every frame written), which a resumed run
+    redoes; ``""`` when nothing was written."""
+    if written == 0:
+        return ""
+    if kept == 0 and segment_frames is not None:
+        return (
+            f"{path} is not complete and nothing is kept: the {written} frame(s) written make no finished "
+            f"segment of {segment_frames} frames (--segment-frames sets the length); a new run starts over"
+        )
+    if segment_frames is None:
+        lost = "a PNG folder keeps every frame written, so nothing is redone"
+    elif written == kept:
+        lost = "every frame written is in a finished segment, so nothing is redone"
+    else:
+        lost = f"{written - kept} frame(s) of an unfinished segment will be redone by --resume"
+    return (
+        f"{path} is not complete: kept {kept} of {written} frames in {work}; {lost}; the same command "
+        f"with --resume continues from frame {kept}"
+    )
 
 
 def lock_work_folder(work: Path, path: Path) -> None:

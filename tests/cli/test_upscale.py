@@ -18,7 +18,7 @@ from lgfn import cli
 from lgfn.cli import options
 from lgfn.data.degradations import bi_degrade, bicubic_upscale, crop_to_multiple
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
-from lgfn.media import open_source, read_video_frames, sinks
+from lgfn.media import open_source, read_video_frames
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.models import LGFN
 from tests.helpers import (
@@ -453,14 +453,14 @@ def test_interrupted_run_resumes_to_the_uninterrupted_frames(tmp_path, tiny_ckpt
 
 
 def test_resumed_video_output(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sinks, "SEGMENT_FRAMES", 2)
     frames = make_frames(7, 10, 8)
     write_folder(tmp_path / "in", frames)
+    command = [tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic"]
     with monkeypatch.context() as patch:
         interrupt_after(patch, BicubicUpscaler, 5)
-        assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic") == 130
+        assert run_cli(*command, "--segment-frames", "2") == 130
     assert "continues from frame 4" in capsys.readouterr().err
-    assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mkv", "--method", "bicubic", "--resume") == 0
+    assert run_cli(*command, "--resume") == 0
     got = read_video_frames(tmp_path / "out.mkv")
     assert len(got) == 7
     assert all(close_to(g, bicubic_upscale(f, 4), 2.0) for g, f in zip(got, frames, strict=True))

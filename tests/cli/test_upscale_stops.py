@@ -66,7 +66,8 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_
         process.kill()
     err = err.decode()
     assert process.returncode == 130, err
-    assert "finished frame(s) are kept" in err and err.rstrip().endswith("interrupted"), err
+    assert "is not complete: kept " in err and err.rstrip().endswith("interrupted"), err
+    assert "a PNG folder keeps every frame written, so nothing is redone" in err
     assert "Traceback" not in err
     assert not (tmp_path / ".out.partial" / "lock").exists()  # released: a --resume is not refused
     kept = len(os.listdir(tmp_path / ".out.partial" / "frames"))
@@ -127,7 +128,7 @@ def test_a_full_disk_is_one_error_line_and_a_resume_gives_the_uninterrupted_fram
         _disk_full_after(patch, sinks, "write_image", 6)
         assert run_cli(tmp_path / "in", "-o", tmp_path / "out", *bicubic) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "5 finished frame(s) are kept" in err, err
+    assert "Traceback" not in err and "kept 5 of 5 frames" in err, err
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert f"cannot write {tmp_path / 'out'}: the disk is full (/the/disk/file" in line, line
     assert "free some space, then run the same command with --resume" in line

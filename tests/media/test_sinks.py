@@ -96,7 +96,9 @@ def test_interrupted_output_keeps_its_finished_work_and_resumes(
         write_some(out, frames, stop_after=10, job={"model": "a"})
     kept = 8 if name == "out.mp4" else 10  # whole segments of 4 frames; every finished PNG
     assert listing(tmp_path) == [f".{name}.partial"]  # no output yet, the work beside it
-    assert f"{kept} finished frame(s) are kept in" in caplog.text
+    assert f"kept {kept} of 10 frames in" in caplog.text
+    redone = "2 frame(s) of an unfinished segment will be redone" if name == "out.mp4" else "a PNG folder"
+    assert redone in caplog.text
 
     with pytest.raises(LGFNError, match=f"left {kept} finished frame.*pass --resume"):
         open_sink(out, fps=NTSC_FILM, job={"model": "a"})
