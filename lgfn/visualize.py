@@ -71,6 +71,11 @@ def choose_crop(image: np.ndarray, size: int, methods: Sequence[np.ndarray] = ()
     return int(y), int(x)
 
 
+def default_crop_size(h: int, w: int) -> int:
+    """The zoomed square's side for an ``h`` x ``w`` frame: a third of the shorter side, at least 16."""
+    return min(max(16, min(h, w) // 3), h, w)
+
+
 def _label(width: int, text: str) -> np.ndarray:
     """A white strip ``(height, width, 3)`` with ``text`` (lines split on ``\\n``) centred in black."""
     lines = text.split("\n")
@@ -106,7 +111,7 @@ def side_by_side(
             label may hold several lines separated by ``\\n``.
         crop: top-left ``(y, x)`` of the zoomed square (default: :func:`choose_crop`: where the
             other panels, the first as the baseline, differ most against the last).
-        crop_size: side of the square (default: a third of the shorter side, at least 16 pixels).
+        crop_size: side of the square (default: :func:`default_crop_size`).
         frame_label: caption under the whole frame.
         min_height: the whole frame is enlarged (nearest neighbour, by an integer factor) to at
             least this height so small frames stay legible.
@@ -122,7 +127,7 @@ def side_by_side(
             raise ValueError(f"panel {label!r} is {image.dtype} {image.shape}, expected uint8 {shape}")
     h, w = shape[:2]
     if crop_size is None:
-        crop_size = min(max(16, min(h, w) // 3), h, w)
+        crop_size = default_crop_size(h, w)
     if crop is None:
         crop = choose_crop(panels[-1][1], crop_size, [image for _, image in panels[:-1]])
     y, x = crop
