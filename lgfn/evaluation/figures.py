@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from lgfn.data.eval_datasets import EvalClip, EvalDataset
 from lgfn.evaluation.report import PER_FRAME_FILE, REPORT_FILE
@@ -64,10 +65,12 @@ def figure_frame(clip: EvalClip) -> int:
 
 
 def frame_caption(key: str, index: int, clip: EvalClip | None) -> str:
-    """Which frame a figure shows and why: ``calendar, frame 20 (the middle of its 39 scored frames)``."""
+    """Which frame a figure shows and why, the index of ``per_frame.csv``'s ``frame`` column:
+    ``calendar, frame 20 (file 020.png, the middle of its 39 scored frames)``."""
+    notes = [f"file {clip.gt_paths[index].name}"] if clip is not None and clip.gt_paths else []
     if clip is not None and index == figure_frame(clip):
-        return f"{key}, frame {index} (the middle of its {len(clip.scored)} scored frames)"
-    return f"{key}, frame {index}"
+        notes.append(f"the middle of its {len(clip.scored)} scored frames")
+    return f"{key}, frame {index}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def region_caption(labels: Sequence[str], size: int) -> str:
@@ -191,6 +194,7 @@ def plot_curves(
         ax.set_xlabel("frame", fontsize=_FONT)
         ax.set_ylabel(_METRIC_NAMES[metric], fontsize=_FONT)
         ax.tick_params(labelsize=_FONT - 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=_FONT - 2)
     for ax in axes[len(shown) :]:
@@ -226,8 +230,8 @@ def plot_comparison(
     width = min(18.0, 3.2 * sum(ratios))
     wrap = int(width * 72 / (_FONT * 0.55))
     text = "\n".join(line for part in caption for line in textwrap.wrap(part, wrap))
-    height = width / sum(ratios) + 0.9 + 0.22 * text.count("\n")
-    figure = Figure(figsize=(width, height + 0.5), dpi=DPI, layout="constrained")
+    height = width / sum(ratios) + 0.8 + 0.2 * text.count("\n")
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     axes = figure.subplots(1, len(ratios), gridspec_kw={"width_ratios": ratios})
     axes[0].imshow(truth)
     axes[0].add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False, ec=(0.9, 0.1, 0.1), lw=2))

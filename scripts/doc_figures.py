@@ -1,0 +1,57 @@
+"""Make the example figures of docs/evaluation.md: Vid4, bicubic against a checkpoint, in one run.
+
+``test.py`` on a dataset evaluates bicubic or checkpoints; this runs both into one output folder with
+the code ``test.py`` uses (:func:`lgfn.evaluation.compare.compare_methods`), so that each figure has
+a line or a panel per method, then copies the figures, shrunk, into ``docs/figures/``::
+
+    python scripts/doc_figures.py --data-root ../shared/data/Vid4 --max-frames 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from lgfn.cli.evaluate import REPO, build_dataset, build_parser, build_resolvers
+from lgfn.evaluation.compare import compare_methods
+from lgfn.inference import BicubicUpscaler
+
+#: The docs' copies are at most this wide (pixels).
+DOC_WIDTH = 1100
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and copy its figures; ``argv`` as ``test.py``'s (vid4 is added)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "figures", help="where the copies go")
+    known, rest = parser.parse_known_args(argv)
+    args = build_parser().parse_args(["--dataset", "vid4", "--no-progress", *rest])
+    checkpoint = args.ckpt[0] if args.ckpt else REPO / "checkpoints" / "lgfn_x4_demo.pth"
+    resolvers, protocols = build_resolvers(args, {"lgfn": checkpoint})
+    dataset = build_dataset(args, resolvers["lgfn"].scale)
+    out = args.out or REPO / "results" / "vid4_doc_figures"
+    reports = compare_methods(
+        dataset,
+        {"bicubic": BicubicUpscaler(dataset.scale), **resolvers},
+        out_dir=out,
+        labels={"bicubic": "Bicubic", "lgfn": "LGFN (demo)"},
+        protocols=protocols,
+        progress=False,
+        overwrite=True,
+    )
+    known.docs.mkdir(parents=True, exist_ok=True)
+    for name in reports[0]["figures"]:
+        with Image.open(out / "bicubic" / name) as figure:
+            image = figure.convert("RGB")
+        if image.width > DOC_WIDTH:
+            image = image.resize((DOC_WIDTH, round(image.height * DOC_WIDTH / image.width)), Image.LANCZOS)
+        image.save(known.docs / Path(name).name, optimize=True)
+        print(known.docs / Path(name).name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
