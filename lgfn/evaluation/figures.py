@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 from lgfn.data.eval_datasets import EvalClip, EvalDataset
 from lgfn.evaluation.report import PER_FRAME_FILE, REPORT_FILE
@@ -200,7 +202,7 @@ def plot_curves(
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     figure.suptitle(title, fontsize=_FONT + 2)
-    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png"))
+    _save(figure, path)
     return {key: shown[key] for key in shown}
 
 
@@ -243,8 +245,16 @@ def plot_comparison(
         ax.set_xticks([])
         ax.set_yticks([])
     figure.supxlabel(text, fontsize=_FONT)
-    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png"))
+    _save(figure, path)
     return y, x, size
+
+
+def _save(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as an 8-bit RGB PNG (what every image reader of the project takes), atomically."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    atomic_write(path, lambda temporary: rgb.save(temporary, format="PNG", optimize=True))
 
 
 def comparison_name(key: str, taken: set[str]) -> str:
