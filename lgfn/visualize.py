@@ -8,8 +8,13 @@ the ground truth, each with a label under it::
     |   [  ]      |  |        |  |        |  |        |
     |  full frame |  | crop 1 |  | crop 2 |  |  GT    |
     +-------------+  +--------+  +--------+  +--------+
-       frame 17        Bicubic      LGFN        GT
-                     24.21/0.71  27.30/0.80
+    calendar, frame 20   Bicubic       LGFN         GT
+    (why that frame,     frame 20:     frame 20:
+     how the box)        24.21 dB ...  27.30 dB ...
+
+``test.py`` labels each crop with its method and the PSNR/SSIM of that frame (the frame's row of
+``per_frame.csv``), and captions the whole frame with the clip, the frame and how the box was chosen
+(:mod:`lgfn.evaluation.compare`).
 
 :func:`choose_crop` picks the region where the methods differ most against the ground truth: where the
 best method's error is smallest next to the first method's (bicubic in ``test.py``), so that the
