@@ -2,7 +2,7 @@
 
 ``test.py`` on a dataset evaluates bicubic or checkpoints; this runs both into one output folder with
 the code ``test.py`` uses (:func:`lgfn.evaluation.compare.compare_methods`), so that each figure has
-a line or a panel per method, then copies the figures, shrunk, into ``docs/figures/``::
+a line or a panel per method, then copies one figure of each kind, shrunk, into ``docs/figures/``::
 
     python scripts/doc_figures.py --data-root ../shared/data/Vid4 --max-frames 5
 """
@@ -21,6 +21,8 @@ from lgfn.inference import BicubicUpscaler
 
 #: The docs' copies are at most this wide (pixels).
 DOC_WIDTH = 1100
+#: The figures docs/evaluation.md shows, one of each kind, copied as ``vid4_<name>``.
+DOC_FIGURES = ("per_frame_psnr.png", "comparison_calendar.png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,13 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         overwrite=True,
     )
     known.docs.mkdir(parents=True, exist_ok=True)
-    for name in reports[0]["figures"]:
-        with Image.open(out / "bicubic" / name) as figure:
+    assert all(f"../{name}" in reports[0]["figures"] for name in DOC_FIGURES), reports[0]["figures"]
+    for name in DOC_FIGURES:
+        with Image.open(out / name) as figure:
             image = figure.convert("RGB")
         if image.width > DOC_WIDTH:
             image = image.resize((DOC_WIDTH, round(image.height * DOC_WIDTH / image.width)), Image.LANCZOS)
-        image.save(known.docs / Path(name).name, optimize=True)
-        print(known.docs / Path(name).name)
+        image.save(known.docs / f"vid4_{name}", optimize=True)
+        print(known.docs / f"vid4_{name}")
     return 0
 
 

@@ -96,7 +96,10 @@ def compare_methods(
             )
         )
     reports = [plan.run() for plan in plans]
-    if not figures or not evaluate_kwargs.get("context", SINGLE_PROCESS).is_main:
+    context = evaluate_kwargs.get("context", SINGLE_PROCESS)
+    if figures:
+        keeper.gather(context)
+    if not figures or not context.is_main:
         return reports
     extra = []
     if figure_path is not None and _side_by_side(Path(figure_path), figure_frame, keeper, upscalers, labels):

@@ -13,9 +13,10 @@
   At most :data:`MAX_COMPARISON_CLIPS` clips, the first ones.
 
 The comparisons need the super-resolved frames: :class:`FrameKeeper` keeps the chosen frame of
-those clips in memory while they are scored, and nothing else. A clip scored by another process
-(torchrun: only rank 0 draws) or by the stopped run that ``--resume`` continues has no frames here,
-so it gets no comparison (a warning says so); the curves are drawn from every clip's rows.
+those clips in memory while they are scored, and nothing else; under torchrun the processes pass
+theirs to each other at the end (:meth:`FrameKeeper.gather`) and rank 0 alone draws. A clip scored
+by the stopped run that ``--resume`` continues has no frames here, so it gets no comparison (a
+warning says so); the curves are drawn from every clip's rows.
 
 Only matplotlib's Agg canvas is used (no pyplot, no window).
 """
@@ -41,6 +42,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from lgfn.data.eval_datasets import EvalClip, EvalDataset
+from lgfn.distributed import DistributedContext, all_gather_objects
 from lgfn.evaluation.report import PER_FRAME_FILE, REPORT_FILE
 from lgfn.evaluation.scoring import FrameCallback
 from lgfn.files import atomic_write, atomic_write_text
@@ -123,6 +125,18 @@ class FrameKeeper:
                 self.scores.setdefault(key, {})[method] = score
 
         return keep
+
+    def gather(self, context: DistributedContext) -> None:
+        """Join every process's kept frames (torchrun: each kept those of the clips it scored).
+
+        Every process must call it; all of them then hold every kept frame (a few per clip, for the
+        first :data:`MAX_COMPARISON_CLIPS` clips only), and rank 0 draws.
+        """
+        for sr, gt, scores in all_gather_objects((self.sr, self.gt, self.scores), context):
+            for key, methods in sr.items():
+                self.sr.setdefault(key, {}).update(methods)
+                self.scores.setdefault(key, {}).update(scores[key])
+            self.gt.update(gt)
 
     def complete(self, key: str, methods: Sequence[str]) -> bool:
         """Whether every method's frame of clip ``key`` was kept."""
