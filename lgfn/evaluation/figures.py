@@ -18,7 +18,8 @@ theirs to each other at the end (:meth:`FrameKeeper.gather`) and rank 0 alone dr
 by the stopped run that ``--resume`` continues has no frames here, so it gets no comparison (a
 warning says so); the curves are drawn from every clip's rows.
 
-Only matplotlib's Agg canvas is used (no pyplot, no window).
+Only matplotlib's Agg canvas is used (no pyplot, no window), imported when a figure is drawn, so
+that importing the evaluation (its output files' names) does not load it.
 """
 
 from __future__ import annotations
@@ -32,14 +33,9 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
 from lgfn.data.eval_datasets import EvalClip, EvalDataset
 from lgfn.distributed import DistributedContext, all_gather_objects
@@ -48,6 +44,9 @@ from lgfn.evaluation.scoring import FrameCallback
 from lgfn.files import atomic_write, atomic_write_text
 from lgfn.metrics import calculate_psnr_ssim
 from lgfn.visualize import choose_crop, default_crop_size
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +186,9 @@ def plot_curves(
     Returns:
         What was plotted: ``{clip: {method label: (frame indices, values)}}``.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
     for label, method_rows in rows.items():
         for row in method_rows:
@@ -238,6 +240,9 @@ def plot_comparison(
     Returns:
         The region, ``(y, x, size)``.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     truth = panels[-1][1]
     h, w = truth.shape[:2]
     size = crop_size or default_crop_size(h, w)
@@ -265,6 +270,9 @@ def plot_comparison(
 
 def _save(figure: Figure, path: Path) -> None:
     """Write ``figure`` as an 8-bit RGB PNG (what every image reader of the project takes), atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
