@@ -8,8 +8,13 @@ the ground truth, each with a label under it::
     |   [  ]      |  |        |  |        |  |        |
     |  full frame |  | crop 1 |  | crop 2 |  |  GT    |
     +-------------+  +--------+  +--------+  +--------+
-       frame 17        Bicubic      LGFN        GT
-                     24.21/0.71  27.30/0.80
+    calendar, frame 20   Bicubic       LGFN         GT
+    (why that frame,     frame 20:     frame 20:
+     how the box)        24.21 dB ...  27.30 dB ...
+
+``test.py`` labels each crop with its method and the PSNR/SSIM of that frame (the frame's row of
+``per_frame.csv``), and captions the whole frame with the clip, the frame and how the box was chosen
+(:mod:`lgfn.evaluation.compare`).
 
 :func:`choose_crop` picks the region where the methods differ most against the ground truth: where the
 best method's error is smallest next to the first method's (bicubic in ``test.py``), so that the
@@ -71,6 +76,11 @@ def choose_crop(image: np.ndarray, size: int, methods: Sequence[np.ndarray] = ()
     return int(y), int(x)
 
 
+def default_crop_size(h: int, w: int) -> int:
+    """The zoomed square's side for an ``h`` x ``w`` frame: a third of the shorter side, at least 16."""
+    return min(max(16, min(h, w) // 3), h, w)
+
+
 def _label(width: int, text: str) -> np.ndarray:
     """A white strip ``(height, width, 3)`` with ``text`` (lines split on ``\\n``) centred in black."""
     lines = text.split("\n")
@@ -106,7 +116,7 @@ def side_by_side(
             label may hold several lines separated by ``\\n``.
         crop: top-left ``(y, x)`` of the zoomed square (default: :func:`choose_crop`: where the
             other panels, the first as the baseline, differ most against the last).
-        crop_size: side of the square (default: a third of the shorter side, at least 16 pixels).
+        crop_size: side of the square (default: :func:`default_crop_size`).
         frame_label: caption under the whole frame.
         min_height: the whole frame is enlarged (nearest neighbour, by an integer factor) to at
             least this height so small frames stay legible.
@@ -122,7 +132,7 @@ def side_by_side(
             raise ValueError(f"panel {label!r} is {image.dtype} {image.shape}, expected uint8 {shape}")
     h, w = shape[:2]
     if crop_size is None:
-        crop_size = min(max(16, min(h, w) // 3), h, w)
+        crop_size = default_crop_size(h, w)
     if crop is None:
         crop = choose_crop(panels[-1][1], crop_size, [image for _, image in panels[:-1]])
     y, x = crop

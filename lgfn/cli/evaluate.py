@@ -17,15 +17,16 @@ Benchmarks (where to get them and their layouts in data/README.md; ``--data-root
 Every option either works with the dataset it is given with or is refused with one error line
 (:data:`DATASET_OPTIONS`).
 
-Writes ``metrics.json``, ``per_frame.csv`` (and with ``--save-images`` the SR frames) to ``--out``
-(default ``results/<dataset>_<method>``) and prints the per-clip table: PSNR/SSIM, further metrics
-asked with ``--metrics`` (tOF, tLP, ERQA), and, for the paper's protocol, the paper's Bicubic and LGFN
-scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a notice instead).
-Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash) continues with
-``--resume``. ``--out`` is locked while a run writes it and kept apart from the inputs; a finished
-evaluation there of other settings is replaced only with ``--overwrite`` (:mod:`lgfn.evaluation.outputs`,
-:func:`lgfn.evaluation.resume.check_finished`). The work is done by :mod:`lgfn.evaluation`; this
-module reads the command line and reports.
+Writes ``metrics.json``, ``per_frame.csv``, the figures (per-frame curves and visual comparisons,
+:mod:`lgfn.evaluation.figures`; not with ``--no-figures``) and with ``--save-images`` the SR frames
+to ``--out`` (default ``results/<dataset>_<method>``) and prints the per-clip table: PSNR/SSIM,
+further metrics asked with ``--metrics`` (tOF, tLP, ERQA), and, for the paper's protocol, the paper's
+Bicubic and LGFN scores and the difference (:mod:`lgfn.evaluation.paper`; any other setting prints a
+notice instead). Scores are saved after every clip: an evaluation stopped part-way (Ctrl-C, a crash)
+continues with ``--resume``. ``--out`` is locked while a run writes it and kept apart from the
+inputs; a finished evaluation there of other settings is replaced only with ``--overwrite``
+(:mod:`lgfn.evaluation.outputs`, :func:`lgfn.evaluation.resume.check_finished`). The work is done by
+:mod:`lgfn.evaluation`; this module reads the command line and reports.
 
 Sharded over N processes (CPU or GPUs, one machine or several), with the same files as one process::
 
@@ -65,9 +66,8 @@ from lgfn.evaluation.compare import compare_methods
 from lgfn.evaluation.datasets import DEFAULT_ROOTS, build_eval_dataset, parse_split_lists
 from lgfn.evaluation.evaluator import SINGLE_PROCESS
 from lgfn.evaluation.outputs import Input, claimed_output
-from lgfn.evaluation.paper import paper_notice
 from lgfn.evaluation.perceptual import TemporalLPIPS
-from lgfn.evaluation.report import format_table
+from lgfn.evaluation.report import print_report
 from lgfn.evaluation.resume import resume_hint
 from lgfn.evaluation.scoring import DEFAULT_METRICS, METRICS, parse_metrics
 from lgfn.files import file_identity
@@ -197,6 +197,7 @@ def _add_scoring_options(scoring: OptionContainer) -> None:
     )
     scoring.add_argument("--out", type=Path, help="output folder (default results/<dataset>_<method>)")
     scoring.add_argument("--save-images", action="store_true", help="also write the SR frames")
+    scoring.add_argument("--no-figures", action="store_true", help="no figures (docs/evaluation.md)")
     scoring.add_argument(
         "--resume",
         action="store_true",
@@ -333,20 +334,13 @@ def _scoring(args: argparse.Namespace) -> dict:
         "crop_border": args.crop_border,
         "luma": not args.rgb,
         "save_images": args.save_images,
+        "figures": not args.no_figures,
         "progress": not args.no_progress,
         "resume": args.resume,
         "overwrite": args.overwrite,
         "metrics": metrics_option(args),
         "lpips": None if args.lpips_weights is None else TemporalLPIPS(args.lpips_weights),
     }
-
-
-def print_report(reports: list[dict], show_clips: bool = True) -> None:
-    """Print the table and, when the paper did not report the setting, the notice that says so."""
-    print(format_table(reports, show_clips=show_clips))
-    notice = paper_notice(reports)
-    if notice:
-        print(notice)
 
 
 def _identity(checkpoint: Path | None, args: argparse.Namespace) -> dict:
@@ -410,9 +404,8 @@ def run_sample(args: argparse.Namespace) -> int:
             identities={name: _identity(checkpoints.get(name), args) for name in upscalers},
             **_scoring(args),
         )
-    print_report(reports)
+    print_report(reports, out)
     print(f"{len(reports)} method(s) in {time.perf_counter() - start:.1f} s; results in {out}")
-    print(f"side-by-side picture: {out / FIGURE}")
     return 0
 
 
@@ -472,7 +465,7 @@ def _run_benchmark(args: argparse.Namespace, context: DistributedContext) -> int
     if not context.is_main:
         return 0
     clips = reports[0]["clips"]
-    print_report(reports, show_clips=len(clips) <= MAX_TABLE_CLIPS)
+    print_report(reports, out, show_clips=len(clips) <= MAX_TABLE_CLIPS)
     frames = sum(clip["frames"] for clip in clips.values())
     methods = f"{len(reports)} checkpoints, " if several else ""
     print(f"{methods}{len(clips)} clips, {frames} scored frames in {elapsed:.1f} s; results in {out}")

@@ -2,9 +2,10 @@
 
 An evaluation writes, in each method's folder (``--out``, or ``--out/<method>`` for several),
 ``metrics.json``, ``per_frame.csv``, ``settings.json``, ``partial.jsonl`` and with ``--save-images``
-the tree ``images/``; the top folder holds the ``lock`` (and for the sample the side-by-side
-picture). :func:`check_apart` refuses an output folder inside an input (the data, a checkpoint...)
-and an input where one of those files or the image tree would land. :func:`claimed_output` locks
+the tree ``images/``; the top folder holds the ``lock`` and the figures
+(:mod:`lgfn.evaluation.figures`; for the sample also the side-by-side picture). :func:`check_apart`
+refuses an output folder inside an input (the data, a checkpoint...) and an input where one of
+those files or the image tree would land. :func:`claimed_output` locks
 the top folder for one run at a time, with the lock of ``lgfn upscale``'s work folders
 (:func:`lgfn.media.workfolder.lock_work_folder`: a live process's lock refuses the folder, a dead
 one's is taken over).
@@ -19,6 +20,7 @@ from pathlib import Path
 from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
 from lgfn.evaluation.evaluator import IMAGE_FOLDER
+from lgfn.evaluation.figures import COMPARISON_PREFIX, CURVE_FILES
 from lgfn.evaluation.report import PER_FRAME_FILE, REPORT_FILE
 from lgfn.evaluation.resume import PARTIAL_FILE, SETTINGS_FILE
 from lgfn.evaluation.sharding import decided_on_main
@@ -47,7 +49,7 @@ def check_apart(
             the files written, or lies inside the image tree.
     """
     folders = [out, *method_dirs]
-    written = [(out / name, False) for name in (LOCK_FILE, *files)]
+    written = [(out / name, False) for name in (LOCK_FILE, *CURVE_FILES.values(), *files)]
     for folder in method_dirs:
         written += [(folder / name, False) for name in OUTPUT_FILES]
         written += [(folder / IMAGE_FOLDER, True)] if images else []
@@ -55,6 +57,10 @@ def check_apart(
         if path is None:
             continue
         source = path.resolve()
+        if source.parent == out.resolve() and source.name.startswith(COMPARISON_PREFIX):
+            raise ConfigError(
+                f"{name} {path} lies where the evaluation writes its figures; pass another --out"
+            )
         for folder in folders:
             if source == folder.resolve() or source in folder.resolve().parents:
                 raise ConfigError(

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lgfn.evaluation.paper import PAPER_METHODS
+from lgfn.evaluation.paper import PAPER_METHODS, paper_notice
 from lgfn.evaluation.scoring import METRICS, mean_or_none
 from lgfn.files import atomic_write, atomic_write_text
 
@@ -178,3 +178,15 @@ def format_table(reports: Sequence[Mapping[str, Any]], show_clips: bool = True) 
         " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def print_report(reports: Sequence[Mapping[str, Any]], out: Path, show_clips: bool = True) -> None:
+    """Print the table, the notice when the paper did not report the setting, and the figures drawn
+    into ``out`` (the reports' ``"figures"``, :mod:`lgfn.evaluation.figures`)."""
+    print(format_table(reports, show_clips=show_clips))
+    notice = paper_notice(list(reports))
+    if notice:
+        print(notice)
+    figures = reports[0].get("figures")
+    if figures:
+        print(f"figures in {out}: {', '.join(Path(name).name for name in figures)}")

@@ -72,6 +72,13 @@ def test_sample_run_without_checkpoint_shows_bicubic(
     assert report["dataset"] == "sample" and report["clips"]["carphone_pristine"]["frames"] == 3
     assert report["protocol"]["max_frames"] == 5
     assert not (out / "lgfn").exists()
+    names = [
+        "per_frame_psnr.png",
+        "per_frame_ssim.png",
+        "comparison_carphone_pristine.png",
+        "side_by_side.png",
+    ]
+    assert report["figures"] == [f"../{name}" for name in names]
     figure = read_image(out / "side_by_side.png")
     # Two columns of crops (bicubic, ground truth) beside the whole 176x144 frame enlarged to 288 rows.
     assert figure.shape[0] > 288 and figure.shape[1] > 352 + 2 * 288
@@ -174,11 +181,33 @@ def test_interrupted_evaluation_resumes_with_the_clips_it_lacks(
     code, stdout, _ = _run([*argv, "--resume"], capsys)
     assert code == 0, stdout
     assert len(calls) == 1  # beta only: alpha's scores came from the interrupted run
-    assert json.loads((out / "metrics.json").read_text()) == json.loads(
-        (tmp_path / "whole" / "metrics.json").read_text()
+    resumed, whole = (
+        json.loads((folder / "metrics.json").read_text()) for folder in (out, tmp_path / "whole")
     )
+    # The curves come from every clip's rows; alpha's frames went with the interrupted run: no comparison.
+    assert resumed.pop("figures") == ["per_frame_psnr.png", "per_frame_ssim.png", "comparison_beta.png"]
+    assert whole.pop("figures")[2:] == ["comparison_alpha.png", "comparison_beta.png"]
+    assert resumed == whole
+    assert (out / "per_frame_psnr.png").read_bytes() == (
+        tmp_path / "whole" / "per_frame_psnr.png"
+    ).read_bytes()
     assert (out / "per_frame.csv").read_text() == (tmp_path / "whole" / "per_frame.csv").read_text()
     assert not (out / "partial.jsonl").exists()
+
+
+def test_benchmark_figures_and_no_figures(
+    vid4_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["--dataset", "vid4", "--data-root", str(vid4_tree), "--method", "bicubic", "--no-progress"]
+    code, stdout, _ = _run([*argv, "--out", str(tmp_path / "with")], capsys)
+    report = json.loads((tmp_path / "with" / "metrics.json").read_text())
+    names = ["per_frame_psnr.png", "per_frame_ssim.png", "comparison_alpha.png", "comparison_beta.png"]
+    assert code == 0 and report["figures"] == names
+    assert f"figures in {tmp_path / 'with'}: {', '.join(names)}" in stdout
+    assert all(read_image(tmp_path / "with" / name).shape[1] >= 400 for name in names)
+    code, stdout, _ = _run([*argv, "--out", str(tmp_path / "without"), "--no-figures"], capsys)
+    assert code == 0 and "figures" not in json.loads((tmp_path / "without" / "metrics.json").read_text())
+    assert not list((tmp_path / "without").glob("*.png")) and "figures in" not in stdout
 
 
 def test_bicubic_on_folder_with_lr_files_and_rgb(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -22,6 +22,8 @@ def test_inputs_apart_from_every_output(tmp_path: Path) -> None:
         (several, ("the checkpoint", out / "first" / "metrics.json"), "lies where the evaluation writes"),
         ([out], ("--test-list", out / "partial.jsonl"), "lies where the evaluation writes"),
         ([out], ("--lpips-weights", out / "lock"), "lies where the evaluation writes"),
+        (several, ("the checkpoint", out / "per_frame_psnr.png"), "lies where the evaluation writes"),
+        ([out], ("--test-list", out / "comparison_calendar.png"), "where the evaluation writes its figures"),
         (several, ("--data-root", out / "first"), "the results would be written into --data-root"),
         ([out], ("--data-root", tmp_path), "the results would be written into --data-root"),
     ]

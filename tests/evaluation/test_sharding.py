@@ -85,7 +85,12 @@ def test_two_gloo_processes_write_what_one_process_writes_and_resume(
 
     expected = outputs(tmp_path / "one")
     assert list(expected[0]["clips"]) == list(FRAMES)  # the dataset's order, not the scoring order
-    assert outputs(tmp_path / "two") == expected  # the same floats, the same rows
+    assert outputs(tmp_path / "two") == expected  # the same floats, the same rows, the same figures
+    assert expected[0]["figures"] == ["per_frame_psnr.png", "per_frame_ssim.png"] + [
+        f"comparison_{clip}.png" for clip in FRAMES
+    ]
+    for name in expected[0]["figures"]:  # drawn from every process's frames
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
     assert not (tmp_path / "two" / "partial.jsonl").exists()
     assert two.stdout.count("clips, 10 scored frames") == 1  # rank 0 alone prints the table
     for clip, frames in FRAMES.items():  # each process wrote the images of its own clips
@@ -114,7 +119,11 @@ def test_two_gloo_processes_write_what_one_process_writes_and_resume(
     finally:
         torch.set_num_threads(threads)
     assert code == 0
-    assert outputs(tmp_path / "resumed") == expected
+    report, rows = outputs(tmp_path / "resumed")
+    # b's and d's frames went with the stopped run: no comparison of them, the rest as the whole run.
+    kept = [name for name in expected[0]["figures"] if name not in ("comparison_b.png", "comparison_d.png")]
+    assert report.pop("figures") == kept
+    assert (report, rows) == ({k: v for k, v in expected[0].items() if k != "figures"}, expected[1])
 
 
 @pytest.mark.slow
@@ -135,4 +144,7 @@ def test_two_processes_resume_what_one_process_left(
     resumed = run_test_py(*argv, "--out", tmp_path / "resumed", "--resume", processes=2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "2 clip(s) already scored" in resumed.stderr
-    assert outputs(tmp_path / "resumed") == outputs(tmp_path / "one")
+    (report, rows), (whole, whole_rows) = outputs(tmp_path / "resumed"), outputs(tmp_path / "one")
+    # Comparisons of the two clips this run scored (gathered from both processes), curves of all four.
+    assert len(report.pop("figures")) == 4 and len(whole.pop("figures")) == 6
+    assert (report, rows) == (whole, whole_rows)
