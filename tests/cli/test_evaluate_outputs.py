@@ -184,9 +184,13 @@ def test_resume_of_several_checkpoints_keeps_the_finished_one(
     assert code == 0, stderr
     assert len(calls) == 2  # the second checkpoint's two clips: the first one had finished
     assert f"the evaluation in {out / 'first'} is complete" in stderr
-    assert (out / "first" / "metrics.json").read_text() == first
-    code, _, stderr = _run([*argv, "--resume"], capsys)  # all finished: nothing computed
+    # Its scores are kept; the figures drawn once both checkpoints are done are listed in it too.
+    resumed = json.loads((out / "first" / "metrics.json").read_text())
+    assert resumed.pop("figures") and resumed == json.loads(first)
+    finished = {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+    code, _, stderr = _run([*argv, "--resume"], capsys)  # all finished: nothing computed or written
     assert code == 0 and len(calls) == 2 and stderr.count("is complete") == 2
+    assert {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()} == finished
 
 
 def _stop_in_beta(argv: list, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,7 +226,10 @@ def test_resume_on_other_data_is_refused(vid4_tree: Path, tmp_path: Path, capsys
     assert _run([*_bicubic(vid4_tree, out), "--resume"], capsys)[0] == 0  # the same data continues
     alone = tmp_path / "alone"
     assert _run(_bicubic(vid4_tree, alone), capsys)[0] == 0
-    assert (out / "metrics.json").read_text() == (alone / "metrics.json").read_text()
+    resumed, whole = (json.loads((folder / "metrics.json").read_text()) for folder in (out, alone))
+    # The scores are a whole run's; a resumed run draws the comparisons of the clips it scored itself.
+    assert "comparison_beta.png" in resumed.pop("figures") and "comparison_alpha.png" in whole.pop("figures")
+    assert resumed == whole
 
 
 @pytest.mark.parametrize(
