@@ -272,3 +272,16 @@ def write_video_timed(path: Path, frames: list[np.ndarray], times_ms: list[int],
             picture.pts, picture.time_base = time, time_base
             container.mux(stream.encode(picture))
         container.mux(stream.encode(None))
+
+
+def interrupt_after(monkeypatch, cls, frames: int) -> None:
+    """Make ``cls.stream`` raise KeyboardInterrupt, as Ctrl-C would, after yielding ``frames`` frames."""
+    real_stream = cls.stream
+
+    def interrupted(self, source, start=0):
+        for index, sr in enumerate(real_stream(self, source, start=start)):
+            if index == frames:
+                raise KeyboardInterrupt
+            yield sr
+
+    monkeypatch.setattr(cls, "stream", interrupted)

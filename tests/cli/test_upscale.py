@@ -28,6 +28,7 @@ from tests.helpers import (
     beep_time,
     close_to,
     error_line,
+    interrupt_after,
     make_frames,
     read_cues,
     run_cli,
@@ -41,7 +42,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory) -> Path:
-    """A tiny x4 LGFN with a 5-frame window, saved as a project checkpoint."""
+    """A tiny x4 LGFN with a 5-frame window, saved as a project checkpoint (the other command-line
+    tests share the 3-frame one of ``tests/cli/conftest.py``)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=5, **TINY_MODEL))
@@ -400,19 +402,6 @@ def test_frame_breaking_part_way_leaves_no_output(tmp_path, capsys):
     assert run_cli(tmp_path / "in", "-o", tmp_path / "out.mp4", "--method", "bicubic") == 2
     assert "00000004.png" in error_line(capsys)
     assert sorted(os.listdir(tmp_path)) == ["in"]
-
-
-def interrupt_after(monkeypatch, cls, frames: int) -> None:
-    """Make ``cls.stream`` raise KeyboardInterrupt, as Ctrl-C would, after yielding ``frames`` frames."""
-    real_stream = cls.stream
-
-    def interrupted(self, source, start=0):
-        for index, sr in enumerate(real_stream(self, source, start=start)):
-            if index == frames:
-                raise KeyboardInterrupt
-            yield sr
-
-    monkeypatch.setattr(cls, "stream", interrupted)
 
 
 def test_ctrl_c_part_way_exits_130_and_leaves_no_output(tmp_path, monkeypatch, capsys):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import lgfn
 from lgfn.cli.upscale_segments import macs_per_pixel, network_config, network_macs
@@ -30,17 +29,7 @@ from lgfn.media.segments import (
 from lgfn.models import LGFN
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.stats import count_macs
-from tests.cli.test_upscale import interrupt_after
-from tests.helpers import REPO, TINY_MODEL, error_line, make_frames, run_cli, write_folder
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    """A tiny x4 LGFN with a 3-frame window, saved as a project checkpoint."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=3, **TINY_MODEL))
-    return path
+from tests.helpers import REPO, TINY_MODEL, error_line, interrupt_after, make_frames, run_cli, write_folder
 
 
 def _decoded(path: Path) -> list[np.ndarray]:

@@ -14,32 +14,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
-import lgfn
 from lgfn import cli
 from lgfn.data.io import read_image
 from lgfn.media import open_source, sinks
-from lgfn.models import LGFN
 from tests.helpers import (
     NTSC_FILM,
     REPO,
-    TINY_MODEL,
     error_line,
     make_frames,
     run_cli,
     write_folder,
     write_png_claiming,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    """A tiny x4 LGFN with a 3-frame window, saved as a project checkpoint."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    lgfn.save_checkpoint(path, LGFN(scale=4, num_frames=3, **TINY_MODEL))
-    return path
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
