@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import time
 import zlib
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -285,3 +288,13 @@ def interrupt_after(monkeypatch, cls, frames: int) -> None:
             yield sr
 
     monkeypatch.setattr(cls, "stream", interrupted)
+
+
+def wait_until(done: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    """Poll ``done`` until it holds while ``process`` keeps running (a command under test that must
+    be interrupted part-way); fail if the process ends first or ``what`` has not happened in time."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{what} did not happen"
+        time.sleep(0.02)

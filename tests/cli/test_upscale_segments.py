@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +28,20 @@ from lgfn.media.segments import (
 from lgfn.models import LGFN
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.stats import count_macs
-from tests.helpers import REPO, TINY_MODEL, error_line, interrupt_after, make_frames, run_cli, write_folder
+from tests.helpers import (
+    REPO,
+    TINY_MODEL,
+    error_line,
+    interrupt_after,
+    make_frames,
+    run_cli,
+    wait_until,
+    write_folder,
+)
 
 
 def _decoded(path: Path) -> list[np.ndarray]:
     return list(open_source(path))
-
-
-def _wait_for_segment(work: Path, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not finished_segments(work):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"no segment appeared in {work}"
-        time.sleep(0.02)
 
 
 def test_sigterm_keeps_the_finished_segments_and_the_resume_equals_an_uninterrupted_run(tmp_path, tiny_ckpt):
@@ -56,7 +56,7 @@ def test_sigterm_keeps_the_finished_segments_and_the_resume_equals_an_uninterrup
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for_segment(work, process)
+        wait_until(lambda: finished_segments(work), process, f"a finished segment in {work}")
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -24,17 +23,10 @@ from tests.helpers import (
     error_line,
     make_frames,
     run_cli,
+    wait_until,
     write_folder,
     write_png_claiming,
 )
-
-
-def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
 
 
 def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_ckpt):
@@ -46,7 +38,8 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(tmp_path / ".out.partial" / "frames" / "00000002.png", process)
+        third = tmp_path / ".out.partial" / "frames" / "00000002.png"
+        wait_until(third.exists, process, f"{third} written")
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:
