@@ -119,11 +119,10 @@ def network_config(args: argparse.Namespace) -> LGFNConfig | None:
         return None
     try:
         if args.onnx is not None:
-            from lgfn.export.metadata import OnnxModelInfo, require  # the optional ONNX packages
+            from lgfn.export.metadata import OnnxModelInfo
+            from lgfn.vapoursynth.model_file import read_metadata_props  # the props alone, not the graph
 
-            onnx = require("onnx")
-            proto = onnx.load(str(args.onnx), load_external_data=False)
-            return OnnxModelInfo.from_props({p.key: p.value for p in proto.metadata_props}, args.onnx).config
+            return OnnxModelInfo.from_props(read_metadata_props(args.onnx), args.onnx).config
         path = args.ckpt or default_checkpoint()
         stored, _ = split_checkpoint(load_checkpoint(path), path)
         return LGFNConfig.from_dict(stored)
