@@ -87,3 +87,10 @@ def settings_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     ``"precision: 'fp32' then, 'bf16' now; ..."``; empty when they are the same."""
     changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
     return "; ".join(f"{key}: {before.get(key)!r} then, {now.get(key)!r} now" for key in changed)
+
+
+def lies_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it, links resolved (an output that would land in
+    an input, or an input that lies where an output tree is written)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents

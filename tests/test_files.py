@@ -12,6 +12,7 @@ from lgfn.files import (
     apply_umask,
     atomic_write,
     atomic_write_text,
+    lies_within,
     settings_changes,
     write_jsonl,
 )
@@ -72,3 +73,12 @@ def test_settings_changes_names_each_difference():
     assert settings_changes({"a": 1, "b": 2}, {"a": 3, "c": 4}) == (
         "a: 1 then, 3 now; b: 2 then, None now; c: None then, 4 now"
     )
+
+
+def test_lies_within_follows_links_and_counts_the_folder_itself(tmp_path):
+    (tmp_path / "data" / "clip").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    assert lies_within(tmp_path / "data", tmp_path / "data")
+    assert lies_within(tmp_path / "link" / "clip", tmp_path / "data")
+    assert not lies_within(tmp_path / "data", tmp_path / "data" / "clip")
+    assert not lies_within(tmp_path / "database", tmp_path / "data")  # a name prefix is not inside

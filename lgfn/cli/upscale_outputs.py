@@ -11,6 +11,7 @@ from typing import Any
 
 from lgfn.data.io import FRAME_EXTENSIONS
 from lgfn.errors import ConfigError, LGFNError
+from lgfn.files import lies_within
 from lgfn.media import work_folder
 from lgfn.media.containers import VIDEO_LOOKING_SUFFIXES, output_name_for
 from lgfn.media.provenance import check_finished_output
@@ -61,14 +62,12 @@ def refuse_output_over_input(input_path: Path, output_path: Path) -> None:
     Raises:
         LGFNError: naming both paths.
     """
-    resolved_input = input_path.resolve()
     for written in (output_path, work_folder(output_path)):
-        resolved = written.resolve()
-        if resolved == resolved_input:
+        if written.resolve() == input_path.resolve():
             raise LGFNError(f"OUTPUT {output_path} is INPUT {input_path}; write to another path")
-        if resolved in resolved_input.parents:
+        if lies_within(input_path, written):
             raise LGFNError(f"OUTPUT {output_path} holds INPUT {input_path}; write to a path outside it")
-        if resolved_input in resolved.parents:
+        if lies_within(written, input_path):
             raise LGFNError(f"OUTPUT {output_path} is inside INPUT {input_path}; write to a path outside it")
 
 

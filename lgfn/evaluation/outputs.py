@@ -24,6 +24,7 @@ from lgfn.evaluation.figures import COMPARISON_PREFIX, CURVE_FILES
 from lgfn.evaluation.report import PER_FRAME_FILE, REPORT_FILE
 from lgfn.evaluation.resume import PARTIAL_FILE, SETTINGS_FILE
 from lgfn.evaluation.sharding import decided_on_main
+from lgfn.files import lies_within
 from lgfn.media.workfolder import LOCK_FILE, lock_work_folder, unlock_work_folder
 
 #: The files an evaluation writes in each method's folder.
@@ -62,13 +63,15 @@ def check_apart(
                 f"{name} {path} lies where the evaluation writes its figures; pass another --out"
             )
         for folder in folders:
-            if source == folder.resolve() or source in folder.resolve().parents:
+            if lies_within(folder, source):
                 raise ConfigError(
                     f"--out {out}: the results would be written into {name} {path}, which the evaluation "
                     "reads; pass an --out outside it"
                 )
         for target, tree in written:
-            if source == target.resolve() or (tree and target.resolve() in source.parents):
+            # A folder the evaluation fills (images/) may not hold an input; a file may not be one.
+            on_output = lies_within(source, target) if tree else source == target.resolve()
+            if on_output:
                 raise ConfigError(
                     f"{name} {path} lies where the evaluation writes ({target}); pass another --out"
                 )
