@@ -9,12 +9,10 @@ itself is :func:`lgfn.inference.upscale_stream`; reading and writing video is :m
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lgfn.cli.options import (
@@ -33,12 +31,12 @@ from lgfn.cli.options import (
 )
 from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
 from lgfn.cli.upscale_progress import FrameProgress
+from lgfn.cli.upscale_report import check_all_read, score_output, summarise
 from lgfn.cli.upscale_segments import add_segment_option, segment_frames
-from lgfn.devices import AUTO, peak_memory_text
+from lgfn.devices import AUTO
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
 from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, upscale_stream
-from lgfn.inference.pipeline import reference_scores
 from lgfn.media import (
     CODECS,
     DEFAULT_CODEC,
@@ -313,10 +311,10 @@ def _upscale_one(
     with sink, logging_redirect_tqdm():
         model = upscaler()
         report = _stream(args, source, model, sink, first, end)
-        _check_all_read(args, input_path, source, sink, first, end)
-    _summarise(report, sink, model, output_path)
+        check_all_read(args, input_path, source, sink, first, end)
+    summarise(report, sink, model, output_path)
     if args.reference:
-        _score_output(source, output_path, first, sink.frames_written, model.scale)
+        score_output(source, output_path, first, sink.frames_written, model.scale)
 
 
 def _frame_range(args: argparse.Namespace, input_path: Path, source: FrameSource) -> tuple[int, int | None]:
@@ -376,62 +374,3 @@ def _stream(
             start=first + sink.resume_from,
             end=end,
         )
-
-
-def _check_all_read(
-    args: argparse.Namespace,
-    input_path: Path,
-    source: FrameSource,
-    sink: FrameSink,
-    first: int,
-    end: int | None,
-) -> None:
-    """Refuse to finish an output when the video ended before the frames its header counts (a
-    truncated file), unless ``--accept-short``; then say so."""
-    stated = source.stated_frames if isinstance(source, VideoFileSource) else None
-    expected = min(n for n in (stated, end) if n is not None) if stated is not None else None
-    read = first + sink.frames_written
-    if expected is None or read >= expected:
-        return
-    what = (
-        f"{input_path} ended at frame {read}, but its header counts {stated} frames (the file may be "
-        f"truncated): {expected - first} frames from frame {first} were expected, {read - first} were read"
-    )
-    if not args.accept_short:
-        raise InputDataError(
-            f"{what}; {sink.path} is not written: pass --accept-short to write the frames read"
-        )
-    logger.warning("%s; --accept-short: writing those", what)
-
-
-def _summarise(report: UpscaleReport, sink: FrameSink, upscaler: Upscaler, output_path: Path) -> None:
-    """Log what was written, how fast and with how much memory."""
-    if report.clip_frames is not None and report.clip_frames < upscaler.num_frames:
-        logger.warning(
-            "the clip has %d frame(s), fewer than the model's %d-frame window: windows were filled with "
-            "repeated frames, so less detail was restored",
-            report.clip_frames,
-            upscaler.num_frames,
-        )
-    resumed = f" (from output frame {sink.resume_from}; earlier ones by an interrupted run)"
-    if report.frames == 0:
-        logger.info("all %d frames were finished before; wrote %s", sink.frames_written, output_path)
-        return
-    (iw, ih), (ow, oh) = report.input_size, report.output_size
-    logger.info(
-        "upscaled %d frames%s %dx%d -> %dx%d in %.1f s (%.3g frames/s, %.3g s/frame), %s; wrote %s",
-        report.frames, resumed if sink.resume_from else "", iw, ih, ow, oh, report.seconds,
-        report.frames_per_second, report.seconds / max(report.frames, 1),
-        peak_memory_text(upscaler.device), output_path,
-    )  # fmt: skip
-
-
-def _score_output(source: FrameSource, output_path: Path, first: int, frames: int, scale: int) -> None:
-    """Log the luma PSNR/SSIM of OUTPUT, decoded as written (an interrupted run's frames included),
-    against the input frames it was made from."""
-    originals = itertools.islice(source, first, first + frames)
-    psnr, ssim = reference_scores(open_source(output_path), originals, scale)
-    logger.info(
-        "OUTPUT against INPUT (luma, no border crop, %d frames of %s as written): PSNR %.2f dB, SSIM %.4f",
-        len(psnr), output_path, float(np.mean(psnr)), float(np.mean(ssim)),
-    )  # fmt: skip
