@@ -9,6 +9,7 @@ itself is :func:`lgfn.inference.upscale_stream`; reading and writing video is :m
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +31,12 @@ from lgfn.cli.options import (
     refuse_network_options,
 )
 from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
+from lgfn.cli.upscale_processes import SharedOutput, gpu_index, in_shares, process_group, upscale_in_shares
 from lgfn.cli.upscale_progress import FrameProgress
 from lgfn.cli.upscale_report import check_all_read, score_output, summarise
 from lgfn.cli.upscale_segments import add_segment_option, segment_frames
 from lgfn.devices import AUTO
+from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError, InputDataError, LGFNError
 from lgfn.files import file_identity
 from lgfn.inference import BicubicUpscaler, Upscaler, UpscaleReport, upscale_stream
@@ -199,8 +202,9 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
 # The upscaler
 
 
-def _build_upscaler(args: argparse.Namespace) -> Upscaler:
-    """The bicubic baseline, or LGFN from the checkpoint on the chosen device."""
+def _build_upscaler(args: argparse.Namespace, gpu: int | None = None) -> Upscaler:
+    """The bicubic baseline, or LGFN from the checkpoint on the chosen device (``gpu``: a bare
+    ``cuda``'s index, a torchrun process's own GPU)."""
     if args.method == "bicubic":
         return BicubicUpscaler(args.scale or DEFAULT_BICUBIC_SCALE)
     onnx = checked_onnx(args)
@@ -210,7 +214,7 @@ def _build_upscaler(args: argparse.Namespace) -> Upscaler:
             f"no --ckpt given and the demo checkpoint {ckpt} does not exist; "
             "pass --ckpt PATH (e.g. the authors' released x4 weights) or use --method bicubic"
         )
-    device, options = inference_settings(args)
+    device, options = inference_settings(args, gpu)
     upscaler = lgfn_upscaler(ckpt, onnx is not None, options, device)
     if args.scale is not None and args.scale != upscaler.scale:
         what = "the ONNX file" if onnx else "the checkpoint"
@@ -262,6 +266,11 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.method == "bicubic":
         refuse_network_options(args, precision=AUTO)
+    with process_group() as context:
+        return _run(args, context)
+
+
+def _run(args: argparse.Namespace, context: DistributedContext) -> int:
     pairs = input_output_pairs(args.input, args.output, args.codec)
     if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
         for _, output in pairs:
@@ -270,13 +279,13 @@ def run(args: argparse.Namespace) -> int:
 
     def upscaler() -> Upscaler:
         if not built:
-            built.append(_build_upscaler(args))
+            built.append(_build_upscaler(args, gpu_index(context)))
         return built[0]
 
     failed = []
     for input_path, output in pairs:
         try:
-            _upscale_one(args, input_path, output, upscaler)
+            _upscale_one(args, input_path, output, upscaler, context)
         except InputDataError as exc:
             if len(pairs) == 1:
                 raise
@@ -291,9 +300,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _upscale_one(
-    args: argparse.Namespace, input_path: Path, output_path: Path, upscaler: Callable[[], Upscaler]
+    args: argparse.Namespace,
+    input_path: Path,
+    output_path: Path,
+    upscaler: Callable[[], Upscaler],
+    context: DistributedContext,
 ) -> None:
-    """Open one input and its output, stream the frames through the (lazily built) upscaler, summarise."""
+    """Open one input and its output, stream the frames through the (lazily built) upscaler, summarise;
+    under torchrun every process writes its share (:mod:`lgfn.cli.upscale_processes`)."""
     source = open_source(input_path, fps=args.fps)
     first, end = _frame_range(args, input_path, source)
     job, pixel_shape = _job(args, input_path, source), getattr(source, "sample_aspect_ratio", None)
@@ -301,17 +315,32 @@ def _upscale_one(
     record = output_record(output_path, source.fps, args.crf, job, pixel_shape, args.codec, segments)
     if args.resume and not args.overwrite and finished_before(output_path, record):
         return
-    tracks = _tracks(args, source, first)
-    # The output is opened first so that an existing OUTPUT is refused before the model loads; an
-    # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
-    sink = open_sink(
-        output_path, source.fps, args.crf, args.overwrite, tracks, resume=args.resume, job=job,
-        sample_aspect_ratio=pixel_shape, codec=args.codec, segment_frames=segments,
+    opening = functools.partial(
+        open_sink, output_path, source.fps, args.crf, args.overwrite, _tracks(args, source, first),
+        resume=args.resume, job=job, sample_aspect_ratio=pixel_shape, codec=args.codec,
+        segment_frames=segments,
     )  # fmt: skip
-    with sink, logging_redirect_tqdm():
-        model = upscaler()
-        report = _stream(args, source, model, sink, first, end)
-        check_all_read(args, input_path, source, sink, first, end)
+    if in_shares(context, output_path, args.resume):
+        shared = SharedOutput(
+            opening, source, first, end, _total(source, first, end), args.reference, not args.no_progress
+        )
+        with logging_redirect_tqdm():
+            done = upscale_in_shares(
+                shared,
+                upscaler,
+                context,
+                lambda sink: check_all_read(args, input_path, source, sink, first, end),
+            )
+        if done is None:
+            return  # rank 0 says what was written
+        report, sink = done
+    else:
+        # The output is opened first so that an existing OUTPUT is refused before the model loads; an
+        # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
+        with opening() as sink, logging_redirect_tqdm():
+            report = _stream(args, source, upscaler(), sink, first, end)
+            check_all_read(args, input_path, source, sink, first, end)
+    model = upscaler()
     summarise(report, sink, model, output_path)
     if args.reference:
         score_output(source, output_path, first, sink.frames_written, model.scale)
@@ -352,6 +381,12 @@ def _tracks(args: argparse.Namespace, source: FrameSource, first: int) -> TrackC
     return None
 
 
+def _total(source: FrameSource, first: int, end: int | None) -> int | None:
+    """The output's frames: from ``first`` to ``end`` or the clip's end (``None``: not known)."""
+    known = [n for n in (source.num_frames, end) if n is not None]
+    return min(known) - first if known else None
+
+
 def _stream(
     args: argparse.Namespace,
     source: FrameSource,
@@ -362,9 +397,7 @@ def _stream(
 ) -> UpscaleReport:
     """Stream frames ``first`` (or where an interrupted run stopped) to ``end`` into ``sink``, with a
     progress bar."""
-    known = [n for n in (source.num_frames, end) if n is not None]
-    total = min(known) - first if known else None
-    with FrameProgress(total, sink.resume_from, disable=args.no_progress) as progress:
+    with FrameProgress(_total(source, first, end), sink.resume_from, disable=args.no_progress) as progress:
         return upscale_stream(
             source,
             upscaler,

@@ -85,6 +85,12 @@ class FrameProgress:
                 duration_text(left * per_frame), left, per_frame, measured,
             )  # fmt: skip
 
+    def advance_to(self, written: int) -> None:
+        """Count the frames up to ``written`` by this run (the processes of a torchrun together: rank 0
+        counts the others' frames when it learns of them)."""
+        while self.written < written:
+            self()
+
     def __enter__(self) -> FrameProgress:
         return self
 

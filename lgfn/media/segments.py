@@ -71,12 +71,20 @@ def segment_name(first: int, count: int, suffix: str) -> str:
     return f"frames_{first:08d}+{count:04d}{suffix}"
 
 
-def finished_segments(work: Path) -> list[tuple[int, int, Path]]:
-    """``(first frame, frame count, file)`` of the contiguous finished segments from frame 0."""
-    found = {}
+def all_segments(work: Path) -> list[tuple[int, int, Path]]:
+    """``(first frame, frame count, file)`` of every finished segment in ``work``, in frame order (the
+    processes of a torchrun each write their own, so there can be gaps)."""
+    found = []
     for file in work.glob("frames_*+*.*"):
         first, count = file.stem.removeprefix("frames_").split("+")
-        found[int(first)] = (int(first), int(count), file)
+        if first.isdigit() and count.isdigit():
+            found.append((int(first), int(count), file))
+    return sorted(found)
+
+
+def finished_segments(work: Path) -> list[tuple[int, int, Path]]:
+    """``(first frame, frame count, file)`` of the contiguous finished segments from frame 0."""
+    found = {segment[0]: segment for segment in all_segments(work)}
     segments, frame = [], 0
     while frame in found:
         segments.append(found[frame])

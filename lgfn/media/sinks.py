@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -41,6 +41,7 @@ from lgfn.media.segments import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
     add_video_stream,
+    all_segments,
     finished_segments,
     join_segments,
     segment_name,
@@ -85,6 +86,9 @@ class FrameSink(ABC):
         start: frames already finished in ``work`` (the first frame to write is ``start``).
         job: the settings that decide the frames (:func:`output_record`); the finished output
             records their digest (:mod:`lgfn.media.provenance`).
+        assemble: build the output when the sink closes; ``False`` for a sink that writes one share
+            of the frames (a process of a torchrun, :mod:`lgfn.media.shares`): closing it only
+            finishes its last piece, and an interruption only drops its unfinished one.
 
     Attributes:
         resume_from: ``start``: the index of the first frame this sink is given.
@@ -95,9 +99,16 @@ class FrameSink(ABC):
     segment_frames: int | None = None
 
     def __init__(
-        self, path: Path, work: Path, overwrite: bool, start: int = 0, job: Mapping[str, Any] | None = None
+        self,
+        path: Path,
+        work: Path,
+        overwrite: bool,
+        start: int = 0,
+        job: Mapping[str, Any] | None = None,
+        assemble: bool = True,
     ) -> None:
         self.path = path
+        self.assemble = assemble
         self.job = dict(job or {})
         self.work = work
         self.overwrite = overwrite
@@ -137,7 +148,17 @@ class FrameSink(ABC):
     @staticmethod
     @abstractmethod
     def finished_frames(work: Path) -> int:
-        """Frames in the finished pieces of a work folder of this kind of output."""
+        """Frames in the finished pieces of a work folder of this kind of output, from frame 0 on
+        without a gap: where a single process continues."""
+
+    @staticmethod
+    @abstractmethod
+    def kept_frames(work: Path) -> int:
+        """Frames in all finished pieces of a work folder, those after a gap included (the processes
+        of a torchrun each write their own share)."""
+
+    def _finish_pieces(self) -> None:  # noqa: B027 - a folder output's frames are whole when written
+        """Finish the piece being written, without building the output (a share's end)."""
 
     @abstractmethod
     def _write(self, frame: np.ndarray) -> None: ...
@@ -155,6 +176,10 @@ class FrameSink(ABC):
         if self._finished:
             return
         self._finished = True
+        if not self.assemble:
+            with self._writing():
+                self._finish_pieces()
+            return
         try:
             if self.frames_written == 0:
                 raise LGFNError(f"no frames were written to {self.path}; nothing was saved")
@@ -176,8 +201,12 @@ class FrameSink(ABC):
 
     def _keep_finished_work(self) -> None:
         self._drop_unfinished()
-        kept = self.finished_frames(self.work)
-        message = kept_work_message(self.path, self.work, kept, self.frames_written, self.segment_frames)
+        if not self.assemble:
+            return  # the work folder is the process's that assembles the output
+        kept, gapless = self.kept_frames(self.work), self.finished_frames(self.work)
+        message = kept_work_message(
+            self.path, self.work, kept, max(self.frames_written, kept), self.segment_frames, kept == gapless
+        )
         if message:
             logger.warning("%s", message)
         if kept == 0:
@@ -232,8 +261,9 @@ class VideoFileSink(FrameSink):
         codec: str = DEFAULT_CODEC,
         job: Mapping[str, Any] | None = None,
         segment_frames: int | None = None,
+        assemble: bool = True,
     ) -> None:
-        super().__init__(path, work, overwrite, start, job)
+        super().__init__(path, work, overwrite, start, job, assemble)
         self.segment_frames = segment_frames or SEGMENT_FRAMES
         self.fps = fps
         self.crf = crf
@@ -252,6 +282,15 @@ class VideoFileSink(FrameSink):
     def finished_frames(work: Path) -> int:
         """Frames in the finished segments of a video output's work folder."""
         return sum(count for _, count, _ in finished_segments(work))
+
+    @staticmethod
+    def kept_frames(work: Path) -> int:
+        """Frames in all finished segments of a video output's work folder."""
+        return sum(count for _, count, _ in all_segments(work))
+
+    def _finish_pieces(self) -> None:
+        if self._container is not None:
+            self._finish_segment()
 
     def write(self, frame: np.ndarray) -> None:
         super().write(frame)
@@ -340,6 +379,18 @@ class FrameFolderSink(FrameSink):
     """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size); grey
     frames are written as grey PNGs and 16-bit frames as 16-bit PNGs."""
 
+    def __init__(
+        self,
+        path: Path,
+        work: Path,
+        overwrite: bool,
+        start: int = 0,
+        job: Mapping[str, Any] | None = None,
+        assemble: bool = True,
+    ) -> None:
+        super().__init__(path, work, overwrite, start, job, assemble)
+        self._unfinished: Path | None = None  # the frame being written, under a hidden name
+
     @staticmethod
     def finished_frames(work: Path) -> int:
         """Finished frames of a folder output's work folder: ``00000000.png`` on, without a gap."""
@@ -348,19 +399,35 @@ class FrameFolderSink(FrameSink):
             count += 1
         return count
 
+    @staticmethod
+    def kept_frames(work: Path) -> int:
+        """Finished frames of a folder output's work folder, wherever they are."""
+        return len(finished_frame_numbers(work))
+
     def _write(self, frame: np.ndarray) -> None:
         name = f"{self.frames_written:08d}.png"
-        writing = self.work / "frames" / f".writing-{name}"
-        write_image(writing, frame)
-        os.rename(writing, writing.with_name(name))  # a frame under its name is a whole frame
+        self._unfinished = self.work / "frames" / f".writing-{name}"
+        write_image(self._unfinished, frame)
+        os.rename(self._unfinished, self._unfinished.with_name(name))  # under its name: a whole frame
+        self._unfinished = None
 
     def _assemble(self) -> Path:
+        # Nothing else writes now: what a killed process left half-written goes.
+        for unfinished in (self.work / "frames").glob(".writing-*"):
+            unfinished.unlink(missing_ok=True)
         write_folder_record(self.work / "frames", self.job)
         return self.work / "frames"
 
     def _drop_unfinished(self) -> None:
-        for unfinished in (self.work / "frames").glob(".writing-*"):
-            unfinished.unlink(missing_ok=True)
+        # Only this sink's own frame: the other processes of a torchrun write theirs beside it.
+        if self._unfinished is not None:
+            self._unfinished.unlink(missing_ok=True)
+
+
+def finished_frame_numbers(work: Path) -> set[int]:
+    """The numbers of the finished frames (``00000012.png``) in a folder output's work folder."""
+    names = (file.name for file in (work / "frames").glob("[0-9]*.png"))
+    return {int(name[:-4]) for name in names if name[:-4].isdigit()}
 
 
 def open_sink(
@@ -374,6 +441,7 @@ def open_sink(
     sample_aspect_ratio: Fraction | None = None,
     codec: str = DEFAULT_CODEC,
     segment_frames: int | None = None,
+    share_from: int | None = None,
 ) -> FrameSink:
     """Open an output for frames; its kind follows the name.
 
@@ -402,6 +470,9 @@ def open_sink(
         codec: a video output's codec, a key of :data:`~lgfn.media.segments.CODECS`.
         segment_frames: frames per segment of a video output (:data:`SEGMENT_FRAMES` when ``None``);
             recorded with ``job``, so a resumed run must give the same.
+        share_from: open a sink for one share of the frames, from this frame on, in the work folder
+            that the call without it opened (and checked and locked) in another process of a
+            torchrun; it does not assemble the output (:mod:`lgfn.media.shares`).
 
     Returns:
         A :class:`FrameSink`, to be used as a context manager.
@@ -416,19 +487,22 @@ def open_sink(
     """
     path = Path(path)
     fps = parse_fps(fps)
-    _check_output(path, codec, crf, overwrite)
     work = work_folder(path)
     segment_frames = segment_frames or SEGMENT_FRAMES
     record = output_record(path, fps, crf, job, sample_aspect_ratio, codec, segment_frames)
+    if share_from is not None:
+        if is_video_output(path):
+            video = (fps, crf, None, share_from, sample_aspect_ratio, codec, record, segment_frames)
+            return VideoFileSink(path, work, overwrite, *video, assemble=False)
+        return FrameFolderSink(path, work, overwrite, share_from, job=record, assemble=False)
+    _check_output(path, codec, crf, overwrite)
     if is_video_output(path):
-        finished = partial(VideoFileSink.finished_frames, work)
-        start = _prepare(work, path, record, resume, overwrite, finished)
+        start = _prepare(work, path, record, resume, overwrite, VideoFileSink)
         return VideoFileSink(
             path, work, overwrite, fps, crf, tracks, start, sample_aspect_ratio, codec, record, segment_frames
         )
     _log_what_frames_leave_out(path, tracks, sample_aspect_ratio)
-    finished = partial(FrameFolderSink.finished_frames, work)
-    start = _prepare(work, path, record, resume, overwrite, finished)
+    start = _prepare(work, path, record, resume, overwrite, FrameFolderSink)
     try:
         (work / "frames").mkdir(exist_ok=True)
     except OSError as exc:
@@ -456,14 +530,16 @@ def output_record(
 
 
 def _prepare(
-    work: Path, path: Path, job: Mapping[str, Any], resume: bool, overwrite: bool, finished: Callable[[], int]
+    work: Path, path: Path, job: Mapping[str, Any], resume: bool, overwrite: bool, kind: type[FrameSink]
 ) -> int:
     """:func:`prepare_work_folder`, with a folder that cannot be written to (read-only, full) as an
-    :class:`LGFNError`."""
+    :class:`LGFNError`; returns the first frame a single process writes (the kept work, finished pieces
+    after a gap included, decides whether the folder is resumed)."""
     try:
-        return prepare_work_folder(work, path, job, resume, overwrite, finished)
+        kept = prepare_work_folder(work, path, job, resume, overwrite, partial(kind.kept_frames, work))
     except OSError as exc:
         raise write_error(path, exc) from None
+    return kind.finished_frames(work) if kept else 0
 
 
 def _check_output(path: Path, codec: str, crf: int, overwrite: bool) -> None:

@@ -170,11 +170,14 @@ def _check_job(work: Path, path: Path, job: Mapping[str, Any]) -> None:
         )
 
 
-def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_frames: int | None) -> str:
+def kept_work_message(
+    path: Path, work: Path, kept: int, written: int, segment_frames: int | None, gapless: bool = True
+) -> str:
     """What an interrupted run keeps of ``path``'s ``written`` frames (an earlier run's included):
-    the ``kept`` finished ones in ``work`` and the frames of an unfinished segment (``segment_frames``
+    the ``kept`` finished ones in ``work`` and the frames of unfinished segments (``segment_frames``
     a segment; ``None`` for a PNG folder, which keeps every frame written), which a resumed run
-    redoes; ``""`` when nothing was written."""
+    redoes; ``""`` when nothing was written. ``gapless``: the kept frames run from frame 0 without a
+    gap (else the processes of a torchrun left shares of their own, which a resumed run skips)."""
     if written == 0:
         return ""
     if kept == 0 and segment_frames is not None:
@@ -187,10 +190,12 @@ def kept_work_message(path: Path, work: Path, kept: int, written: int, segment_f
     elif written == kept:
         lost = "every frame written is in a finished segment, so nothing is redone"
     else:
-        lost = f"{written - kept} frame(s) of an unfinished segment will be redone by --resume"
+        unfinished = "an unfinished segment" if gapless else "unfinished segments"
+        lost = f"{written - kept} frame(s) of {unfinished} will be redone by --resume"
+    then = f"continues from frame {kept}" if gapless else "does only the frames not kept"
     return (
         f"{path} is not complete: kept {kept} of {written} frames in {work}; {lost}; the same command "
-        f"with --resume continues from frame {kept}"
+        f"with --resume {then}"
     )
 
 
