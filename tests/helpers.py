@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import struct
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -298,3 +300,22 @@ def wait_until(done: Callable[[], bool], process: subprocess.Popen, what: str, t
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"{what} did not happen"
         time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A TCP port of this machine that nothing listens on (for a torchrun's rendezvous)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(processes: int) -> tuple[list[str], dict[str, str]]:
+    """The launcher words and environment that start ``processes`` Gloo processes of this machine
+    (one thread each), to which a test adds its command (``-m lgfn upscale ...``, a script)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    env.pop("WORLD_SIZE", None)
+    launcher = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={processes}",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+    ]  # fmt: skip
+    return launcher, env

@@ -54,17 +54,24 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         with sigterm_as_interrupt():
             return int(main(argv) or 0)
     except LGFNError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         error = memory_error(exc, MEMORY_ADVICE)
         if error is None:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        _say(f"error: {error}")
         return EXIT_USER_ERROR
+
+
+def _say(line: str) -> None:
+    """Write one line to stderr in one write, so that the lines of processes sharing it (torchrun's)
+    do not run into each other."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 @contextlib.contextmanager

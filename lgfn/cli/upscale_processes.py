@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ def process_group() -> Iterator[DistributedContext]:
         logging.getLogger().setLevel(logging.ERROR)
     try:
         yield context
+    except LGFNError:
+        if context.enabled:
+            # Every process stops on this error now; once one has exited, torchrun sends the others
+            # SIGTERM, which would take the place of their own error line.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
     finally:
         shutdown(context)
 

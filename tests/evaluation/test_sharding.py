@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from lgfn.cli.console import run_main
 from lgfn.data.io import write_image
 from lgfn.evaluation.sharding import plan_rounds
 from lgfn.models import LGFN
-from tests.helpers import REPO, TINY_MODEL
+from tests.helpers import REPO, TINY_MODEL, torchrun
 
 FRAMES = {"a": 4, "b": 6, "c": 3, "d": 5}  # clip: frames; inner frames scored
 
@@ -35,22 +34,11 @@ def test_rounds_cover_every_pending_clip_once_longest_first() -> None:
     assert plan_rounds(counts, [], world_size=3) == []
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_test_py(*argv: str | Path, processes: int) -> subprocess.CompletedProcess:
     """``test.py argv`` as one plain process, or under torchrun with ``processes`` Gloo processes."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.pop("WORLD_SIZE", None)
-    launcher = [sys.executable]
-    if processes > 1:
-        launcher += [
-            "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={processes}",
-            "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        ]  # fmt: skip
+    launcher, env = (
+        torchrun(processes) if processes > 1 else ([sys.executable], dict(os.environ, OMP_NUM_THREADS="1"))
+    )
     command = [*launcher, str(REPO / "test.py"), *map(str, argv), "--no-progress"]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from lgfn.locks import release_lock, take_lock
 from lgfn.models import LGFN
 from lgfn.training.distributed import ShardedEpochSampler
 from lgfn.training.trainer import Trainer
-from tests.helpers import REPO, tiny_config, write_clips
+from tests.helpers import REPO, tiny_config, torchrun, write_clips
 
 
 def local_batches(sampler: ShardedEpochSampler) -> list[list[tuple[int, int]]]:
@@ -81,21 +79,10 @@ def test_single_process_collectives_are_local() -> None:
     assert not any_process(False, context, torch.device("cpu"))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def two_process_training(config_file: Path, out: Path) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run train.py on two gloo processes of this machine."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.pop("WORLD_SIZE", None)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(REPO / "train.py"), "-c", str(config_file), "--out", str(out),
-    ]  # fmt: skip
+    launcher, env = torchrun(2)
+    command = [*launcher, str(REPO / "train.py"), "-c", str(config_file), "--out", str(out)]
     return command, env
 
 

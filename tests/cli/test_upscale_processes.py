@@ -1,0 +1,148 @@
+"""``torchrun -m lgfn upscale``: Gloo processes of this machine share an output and write what one
+process writes; an interrupted run continues with another number of processes; a failure in one
+process ends every process with one line."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lgfn.inference import VideoSuperResolver
+from lgfn.media import open_source
+from lgfn.media.segments import all_segments
+from tests.helpers import (
+    REPO,
+    interrupt_after,
+    make_frames,
+    run_cli,
+    torchrun,
+    wait_until,
+    write_folder,
+    write_video_pyav,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def upscale_command(processes: int, *argv: str | Path) -> tuple[list[str], dict[str, str]]:
+    """``lgfn upscale argv`` under torchrun with ``processes`` Gloo processes, one thread each."""
+    launcher, env = torchrun(processes)
+    return [*launcher, "-m", "lgfn", "upscale", *map(str, argv), "--no-progress"], env
+
+
+def upscale_with(processes: int, *argv: str | Path) -> subprocess.CompletedProcess:
+    command, env = upscale_command(processes, *argv)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """In-process runs compute as the one-thread processes of :func:`torchrun` do."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    return list(open_source(path))
+
+
+def test_two_processes_write_the_video_and_the_frames_one_process_writes(tmp_path, one_thread) -> None:
+    write_video_pyav(tmp_path / "clip.mp4", make_frames(230, 48, 32))
+    options = ["--method", "bicubic", "--segment-frames", "25"]
+    for name in ("one.mp4", "one"):
+        assert run_cli(tmp_path / "clip.mp4", "-o", tmp_path / name, *options) == 0
+    video = upscale_with(2, tmp_path / "clip.mp4", "-o", tmp_path / "two.mp4", *options)
+    assert video.returncode == 0, video.stderr[-3000:]
+    assert (tmp_path / "two.mp4").read_bytes() == (tmp_path / "one.mp4").read_bytes()
+    assert "upscaled 230 frames" in video.stderr and video.stderr.count("upscaled") == 1  # rank 0 says it
+
+    folder = upscale_with(2, tmp_path / "clip.mp4", "-o", tmp_path / "two", *options)
+    assert folder.returncode == 0, folder.stderr[-3000:]
+    names = sorted(path.name for path in (tmp_path / "one").iterdir())
+    assert sorted(path.name for path in (tmp_path / "two").iterdir()) == names and len(names) >= 230
+    for name in names:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    assert not (tmp_path / ".two.partial").exists() and not (tmp_path / ".two.mp4.partial").exists()
+
+
+def test_an_interrupted_two_process_run_finishes_with_one_process(
+    tmp_path, tiny_ckpt, one_thread, capsys
+) -> None:
+    frames = make_frames(64, 32, 24)
+    write_video_pyav(tmp_path / "clip.mp4", frames)
+    options = ["--ckpt", tiny_ckpt, "--device", "cpu", "--segment-frames", "4"]
+    assert run_cli(tmp_path / "clip.mp4", "-o", tmp_path / "whole.mp4", *options) == 0
+
+    out, work = tmp_path / "out.mp4", tmp_path / ".out.mp4.partial"
+    command, env = upscale_command(2, tmp_path / "clip.mp4", "-o", out, *options)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+
+        def both_shares_begun() -> bool:  # process 0 writes frames 0-31, process 1 frames 32-63
+            firsts = [first for first, _, _ in all_segments(work)] if work.is_dir() else []
+            return any(f < 32 for f in firsts) and any(f >= 32 for f in firsts)
+
+        wait_until(both_shares_begun, process, "a segment of each share written")
+        process.send_signal(signal.SIGTERM)  # torchrun passes it on to its processes
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    err = err.decode()
+    assert process.returncode != 0 and not out.exists(), err
+    kept = sum(count for _, count, _ in all_segments(work))
+    assert 0 < kept < len(frames), err
+    assert f"is not complete: kept {kept} of" in err, err
+    assert "does only the frames not kept" in err and err.count("\ninterrupted") == 2, err
+    assert str(REPO / "lgfn") not in err  # torchrun's agent prints its own traceback, never ours
+
+    capsys.readouterr()
+    assert run_cli(tmp_path / "clip.mp4", "-o", out, *options, "--resume") == 0
+    assert out.read_bytes() == (tmp_path / "whole.mp4").read_bytes()
+    # Only the frames not kept were upscaled again, those after a gap included.
+    assert f"upscaled {len(frames) - kept} frames" in capsys.readouterr().err
+
+
+def test_an_interrupted_one_process_run_finishes_with_two(
+    tmp_path, tiny_ckpt, monkeypatch, one_thread
+) -> None:
+    frames = make_frames(40, 32, 24)
+    write_folder(tmp_path / "in", frames)
+    options = ["--ckpt", tiny_ckpt, "--device", "cpu", "--segment-frames", "4"]
+    out = tmp_path / "out.mp4"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, VideoSuperResolver, 10)
+        assert run_cli(tmp_path / "in", "-o", out, *options) == 130
+    work = tmp_path / ".out.mp4.partial"
+    assert [(first, count) for first, count, _ in all_segments(work)] == [(0, 4), (4, 4)]
+
+    finished = upscale_with(2, tmp_path / "in", "-o", out, *options, "--resume")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "8 frame(s) already finished" in finished.stderr and "upscaled 32 frames" in finished.stderr
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "whole.mp4", *options) == 0
+    assert out.read_bytes() == (tmp_path / "whole.mp4").read_bytes()
+
+
+def test_a_bad_frame_in_one_share_stops_every_process_with_one_line(tmp_path, tiny_ckpt) -> None:
+    write_folder(tmp_path / "in", make_frames(40, 32, 24))
+    (tmp_path / "in" / "00000033.png").write_bytes(b"not a png")  # in process 1's share
+    out = tmp_path / "out.mp4"
+    run = upscale_with(2, tmp_path / "in", "-o", out, "--ckpt", tiny_ckpt, "--segment-frames", "4")
+    assert run.returncode != 0  # torchrun exits 1 when its processes fail (each exited 2)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("00000033.png" in line for line in errors), run.stderr
+    assert str(REPO / "lgfn") not in run.stderr  # no traceback through the project's code
+    assert not out.exists()
+    work = tmp_path / ".out.mp4.partial"
+    assert not (work / "lock").exists()  # released: the mended input resumes
+    (tmp_path / "in" / "00000033.png").unlink()
+    write_folder(tmp_path / "in", make_frames(40, 32, 24))
+    assert run_cli(tmp_path / "in", "-o", out, "--ckpt", tiny_ckpt, "--segment-frames", "4", "--resume") == 0
+    assert open_source(out).num_frames == 40
