@@ -191,3 +191,13 @@ def test_progress_of_a_resumed_run_starts_at_the_finished_frames():
         for _ in range(5):
             progress()
         assert progress.bar.n == 9 and progress.written == 5
+
+
+def test_progress_counts_the_frames_of_every_process_when_rank_0_learns_of_them():
+    with FrameProgress(total=20, done=4, disable=False) as progress:
+        progress.advance_to(6)  # rank 0's frame brought the count of all processes to 6
+        assert progress.bar.n == 10 and progress.written == 6
+        progress.advance_to(3)  # an older count changes nothing
+        assert progress.bar.n == 10
+        progress.advance_to(16)
+        assert progress.bar.n == 20 and progress.written == 16
