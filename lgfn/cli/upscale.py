@@ -29,6 +29,7 @@ from lgfn.cli.options import (
     lgfn_upscaler,
     refuse_network_options,
 )
+from lgfn.cli.upscale_compare import add_compare_option, check_compare, compare_job, compared
 from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
 from lgfn.cli.upscale_progress import FrameProgress
 from lgfn.cli.upscale_report import check_all_read, score_output, summarise
@@ -121,6 +122,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_segment_option(parser)
     _add_frame_options(parser)
     _add_run_options(parser)
+    add_compare_option(parser)
 
 
 def _add_encoding_options(parser: argparse.ArgumentParser) -> None:
@@ -236,6 +238,7 @@ def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dic
         "start": args.start,
         "reference": args.reference,
         "method": args.method,
+        **compare_job(args, source.fps),
     }
     if args.method == "bicubic":
         job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
@@ -262,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.method == "bicubic":
         refuse_network_options(args, precision=AUTO)
+    check_compare(args)
     pairs = input_output_pairs(args.input, args.output, args.codec)
     if len(pairs) > 1 and not args.resume:  # refuse before any work rather than part-way
         for _, output in pairs:
@@ -309,7 +313,7 @@ def _upscale_one(
         sample_aspect_ratio=pixel_shape, codec=args.codec, segment_frames=segments,
     )  # fmt: skip
     with sink, logging_redirect_tqdm():
-        model = upscaler()
+        model = compared(args, upscaler(), first, source.fps)
         report = _stream(args, source, model, sink, first, end)
         check_all_read(args, input_path, source, sink, first, end)
     summarise(report, sink, model, output_path)
