@@ -173,14 +173,19 @@ def _draw_label(frame: np.ndarray, text: str, left: int, right: int, right_align
     scale, thickness, pad = _label_style(height)
     box_w, box_h = label_box(height, text)
     x0 = right - box_w if right_aligned else left
-    x1 = x0 + box_w
-    # Drawn on a copy of the box's region padded to the whole box, then pasted back clipped to the part.
-    region = np.zeros((min(box_h, height), box_w, frame.shape[2]), frame.dtype)
-    inside = slice(max(x0, left), min(x1, right))
-    region[:, inside.start - x0 : inside.stop - x0] = frame[: region.shape[0], inside]
-    shaded = region[pad : box_h - pad, pad : box_w - pad]
-    shaded[:] = (shaded * _BOX_SHADE).astype(frame.dtype)
-    white = (int(np.iinfo(frame.dtype).max),) * frame.shape[2]
+    # The letters as coverage in [0, 1] over the whole label (OpenCV draws text on 8-bit images only),
+    # then blended into the part's columns of it: any frame type, any channels.
+    letters = np.zeros((box_h, box_w), np.uint8)
     (_, text_h), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-    cv2.putText(region, text, (2 * pad, 2 * pad + text_h), _FONT, scale, white, thickness, cv2.LINE_AA)
-    frame[: region.shape[0], inside] = region[:, inside.start - x0 : inside.stop - x0]
+    cv2.putText(letters, text, (2 * pad, 2 * pad + text_h), _FONT, scale, 255, thickness, cv2.LINE_AA)
+    cover = np.zeros((box_h, box_w, 1))
+    cover[pad : box_h - pad, pad : box_w - pad] = 1.0 - _BOX_SHADE
+    alpha = letters[..., None] / 255.0
+    inside = slice(max(x0, left), min(x0 + box_w, right))
+    columns = slice(inside.start - x0, inside.stop - x0)
+    rows = min(box_h, height)
+    region = frame[:rows, inside].astype(np.float64)
+    shade, alpha = cover[:rows, columns], alpha[:rows, columns]
+    region = region * (1.0 - shade)  # the dark box
+    region = region * (1.0 - alpha) + np.iinfo(frame.dtype).max * alpha  # white letters over it
+    frame[:rows, inside] = np.round(region).astype(frame.dtype)
