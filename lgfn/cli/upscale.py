@@ -30,6 +30,7 @@ from lgfn.cli.options import (
     lgfn_upscaler,
     refuse_network_options,
 )
+from lgfn.cli.upscale_compare import add_compare_option, check_compare, compare_job, compared
 from lgfn.cli.upscale_outputs import finished_before, input_output_pairs
 from lgfn.cli.upscale_processes import SharedOutput, gpu_index, in_shares, process_group, upscale_in_shares
 from lgfn.cli.upscale_progress import FrameProgress
@@ -124,6 +125,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_segment_option(parser)
     _add_frame_options(parser)
     _add_run_options(parser)
+    add_compare_option(parser)
 
 
 def _add_encoding_options(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +242,7 @@ def _job(args: argparse.Namespace, input_path: Path, source: FrameSource) -> dic
         "start": args.start,
         "reference": args.reference,
         "method": args.method,
+        **compare_job(args, source.fps),
     }
     if args.method == "bicubic":
         job["scale"] = args.scale or DEFAULT_BICUBIC_SCALE
@@ -266,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.method == "bicubic":
         refuse_network_options(args, precision=AUTO)
+    check_compare(args)
     with process_group() as context:
         return _run(args, context)
 
@@ -320,6 +324,7 @@ def _upscale_one(
         resume=args.resume, job=job, sample_aspect_ratio=pixel_shape, codec=args.codec,
         segment_frames=segments,
     )  # fmt: skip
+    model = functools.cache(lambda: compared(args, upscaler(), first, source.fps))  # built once, if needed
     if in_shares(context, output_path, args.resume):
         shared = SharedOutput(
             opening, source, first, end, _total(source, first, end), args.reference, not args.no_progress
@@ -327,7 +332,7 @@ def _upscale_one(
         with logging_redirect_tqdm():
             done = upscale_in_shares(
                 shared,
-                upscaler,
+                model,
                 context,
                 lambda sink: check_all_read(args, input_path, source, sink, first, end),
             )
@@ -338,12 +343,11 @@ def _upscale_one(
         # The output is opened first so that an existing OUTPUT is refused before the model loads; an
         # error below leaves OUTPUT as it was and keeps the finished frames for --resume.
         with opening() as sink, logging_redirect_tqdm():
-            report = _stream(args, source, upscaler(), sink, first, end)
+            report = _stream(args, source, model(), sink, first, end)
             check_all_read(args, input_path, source, sink, first, end)
-    model = upscaler()
-    summarise(report, sink, model, output_path)
+    summarise(report, sink, model(), output_path)
     if args.reference:
-        score_output(source, output_path, first, sink.frames_written, model.scale)
+        score_output(source, output_path, first, sink.frames_written, model().scale)
 
 
 def _frame_range(args: argparse.Namespace, input_path: Path, source: FrameSource) -> tuple[int, int | None]:

@@ -7,6 +7,8 @@
   self-ensemble (``ensemble.py``) and every speed and memory choice; :func:`resolver_from_options`
   builds one from the user's :class:`InferenceOptions` (``options.py``).
 - :class:`BicubicUpscaler` (``bicubic.py``): the bicubic baseline.
+- :class:`~lgfn.inference.compare.CompareUpscaler` (``compare.py``): the baseline and another upscaler
+  in one labelled frame, for judging by eye (``lgfn upscale --compare``).
 - :func:`upscale_stream` (``pipeline.py``): a video through an upscaler into a sink, one frame at a
   time, optionally from the input's BI degradation; ``reference_scores`` scores what was written.
 

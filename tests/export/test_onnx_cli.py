@@ -49,6 +49,21 @@ def test_upscale_onnx_tiles_and_resume_like_pytorch(tmp_path, tiny_ckpt, tiny_on
         assert close_to(a, b, 1)
 
 
+def test_upscale_compare_with_onnx_shows_the_onnx_runs_frames_beside_bicubics(tmp_path, tiny_onnx):
+    write_folder(tmp_path / "in", make_frames(4, 24, 20))
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "onnx", "--onnx", tiny_onnx, "--device", "cpu") == 0
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "bicubic", "--method", "bicubic") == 0
+    command = [tmp_path / "in", "-o", tmp_path / "both", "--onnx", tiny_onnx, "--device", "cpu"]
+    assert run_cli(*command, "--compare", "side-by-side") == 0
+    below = 40  # rows under the labels of 80-pixel-high frames
+    both, onnx_frames, bicubic = (_frames(tmp_path / n) for n in ("both", "onnx", "bicubic"))
+    assert len(both) == 4
+    for frame, network, baseline in zip(both, onnx_frames, bicubic, strict=True):
+        assert frame.shape == (80, 2 * 96 + 2, 3)
+        np.testing.assert_array_equal(frame[below:, :96], baseline[below:])
+        np.testing.assert_array_equal(frame[below:, -96:], network[below:])
+
+
 def test_evaluate_with_onnx_scores_like_pytorch(tmp_path, tiny_ckpt, tiny_onnx):
     write_folder(tmp_path / "clips" / "a", make_frames(5, 32, 32))
     averages = {}
