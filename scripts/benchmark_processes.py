@@ -76,7 +76,7 @@ def main() -> None:
                 f"--nproc_per_node={count}",
             ]
             threads = max(1, args.threads // count) if args.device == "cpu" else args.threads
-            seconds = timed([*launcher, "-m", "lgfn", "upscale", *upscale, "-o", str(output)], threads)
+            seconds = timed([*launcher, "-m", "lgfn", "--", "upscale", *upscale, "-o", str(output)], threads)
             same = output.read_bytes() == reference.read_bytes()
             print(f"{count:>9} {threads:>12} {seconds:>8.1f} {args.max_frames / seconds:>9.3f}  {same}")
 

@@ -31,9 +31,10 @@ pytestmark = pytest.mark.slow
 
 
 def upscale_command(processes: int, *argv: str | Path) -> tuple[list[str], dict[str, str]]:
-    """``lgfn upscale argv`` under torchrun with ``processes`` Gloo processes, one thread each."""
+    """``lgfn upscale argv`` under torchrun with ``processes`` Gloo processes, one thread each; ``--``
+    keeps torchrun's own options from taking the command's (``--start`` would be ``--start-method``)."""
     launcher, env = torchrun(processes)
-    return [*launcher, "-m", "lgfn", "upscale", *map(str, argv), "--no-progress"], env
+    return [*launcher, "-m", "lgfn", "--", "upscale", *map(str, argv), "--no-progress"], env
 
 
 def upscale_with(processes: int, *argv: str | Path) -> subprocess.CompletedProcess:
@@ -146,3 +147,16 @@ def test_a_bad_frame_in_one_share_stops_every_process_with_one_line(tmp_path, ti
     write_folder(tmp_path / "in", make_frames(40, 32, 24))
     assert run_cli(tmp_path / "in", "-o", out, "--ckpt", tiny_ckpt, "--segment-frames", "4", "--resume") == 0
     assert open_source(out).num_frames == 40
+
+
+def test_a_wipe_comparison_in_shares_is_the_one_process_wipe(tmp_path, tiny_ckpt, one_thread) -> None:
+    """The divider's place follows the output frame, whichever process writes it."""
+    write_folder(tmp_path / "in", make_frames(20, 32, 24))
+    options = ["--ckpt", tiny_ckpt, "--device", "cpu", "--compare", "wipe", "--fps", "2", "--start", "3"]
+    assert run_cli(tmp_path / "in", "-o", tmp_path / "one", *options) == 0
+    two = upscale_with(2, tmp_path / "in", "-o", tmp_path / "two", *options)
+    assert two.returncode == 0, two.stderr[-3000:]
+    names = sorted(path.name for path in (tmp_path / "one").glob("*.png"))
+    assert len(names) == 17
+    for name in names:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
