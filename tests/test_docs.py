@@ -81,6 +81,7 @@ PARSERS: dict[str, tuple[Callable, list[str]]] = {
     "python train.py": (build_train_parser, []),
     "torchrun train.py": (build_train_parser, []),
     "torchrun test.py": (build_test_parser, []),
+    "torchrun -m lgfn upscale": (build_lgfn_parser, ["upscale"]),
     "lgfn upscale": (build_lgfn_parser, ["upscale"]),
     "lgfn export": (build_lgfn_parser, ["export"]),
     "python -m lgfn upscale": (build_lgfn_parser, ["upscale"]),
@@ -115,7 +116,12 @@ def commands(text: str) -> Iterator[str]:
 def _parser_for(words: list[str]) -> tuple[Callable | None, list[str], list[str]]:
     """The parser of a command's program, the words before the arguments, and the arguments."""
     if words[0] == "torchrun":
-        words = ["torchrun", *[w for w in words[1:] if not w.startswith("--nproc")]]
+        rest = words[1:]
+        while rest and rest[0].startswith("--"):  # torchrun's own options: --nproc_per_node=8, --nnodes=2
+            rest = rest[1:]
+        if rest[:3] == ["-m", "lgfn", "--"]:  # '--' ends torchrun's options
+            rest = ["-m", "lgfn", *rest[3:]]
+        words = ["torchrun", *rest]
     for program, (build, prefix) in PARSERS.items():
         length = len(program.split())
         if words[:length] == program.split():

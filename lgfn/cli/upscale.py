@@ -81,7 +81,9 @@ _EPILOG = (
     "are or, where the output container cannot hold their codec, re-encoded as AAC, and its "
     "subtitle streams where the container holds them (.mkv holds most; text subtitles cannot "
     "go into .mp4); cut where the upscaled frames end. Only the first video stream is "
-    "upscaled, and a variable-frame-rate input is written at its average frame rate."
+    "upscaled, and a variable-frame-rate input is written at its average frame rate. Several GPUs "
+    "or machines: torchrun --nproc_per_node=N -m lgfn -- upscale ... shares each output's segments "
+    "between the processes, for the output one process writes."
 )
 
 
