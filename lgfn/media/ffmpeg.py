@@ -12,14 +12,10 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
-# FFmpeg's codes for the BT.709 and BT.601 matrices (AVCOL_SPC_BT709, AVCOL_SPC_SMPTE170M) and for
-# limited ("MPEG") range.
-_AVCOL_SPC_BT709 = 1
-_AVCOL_SPC_SMPTE170M = 6
+from lgfn.colour import BT709, output_matrix_code
+
+# FFmpeg's code for limited ("MPEG") range.
 _AVCOL_RANGE_MPEG = 1
-#: Output height from which videos are written with the BT.709 matrix (HD, what players assume of
-#: HD video whatever it says); smaller ones get BT.601, as SD video.
-HD_HEIGHT = 720
 
 # swscale's default YUV <-> RGB path trades precision for speed (flat colours come back up to 3 levels
 # off after a round trip); accurate rounding with full horizontal chroma interpolation halves the
@@ -28,14 +24,13 @@ SWS_FLAGS = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.F
 
 
 def output_matrix(height: int) -> tuple[Colorspace, int]:
-    """The YUV matrix for an output ``height`` lines high.
+    """The YUV matrix for an output ``height`` lines high (:func:`lgfn.colour.output_matrix_code`).
 
     Returns:
         swscale's name for the matrix and FFmpeg's code for it in the stream's metadata.
     """
-    if height >= HD_HEIGHT:
-        return Colorspace.ITU709, _AVCOL_SPC_BT709
-    return Colorspace.ITU601, _AVCOL_SPC_SMPTE170M
+    code = output_matrix_code(height)
+    return (Colorspace.ITU709 if code == BT709 else Colorspace.ITU601), code
 
 
 def encode_colour(frame: np.ndarray, pix_fmt: str) -> av.VideoFrame:

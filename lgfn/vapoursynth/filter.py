@@ -22,15 +22,14 @@ from dataclasses import dataclass
 
 import vapoursynth as vs
 
+from lgfn.colour import UNTAGGED_MATRIX, output_matrix_code
 from lgfn.data.windows import window_indices
 from lgfn.vapoursynth.backends import Backend, pick_model, resolve_backend
 from lgfn.vapoursynth.model_file import ModelFile, ModelFileError, read_model_file
 
-# VapourSynth's codes (the ITU-T H.273 ones) for the matrices and chroma location used here.
-_MATRIX_RGB, _MATRIX_709, _MATRIX_UNSPECIFIED, _MATRIX_601 = 0, 1, 2, 6
+# VapourSynth's codes (the ITU-T H.273 ones) for RGB, an unspecified matrix and the chroma location.
+_MATRIX_RGB, _MATRIX_UNSPECIFIED = 0, 2
 _CHROMA_LEFT = 0
-#: Output height from which an unspecified matrix is written as BT.709 (as lgfn.media.ffmpeg does).
-HD_HEIGHT = 720
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def _colour(clip: vs.VideoNode) -> Colour:
     matrix = int(props.get("_Matrix", _MATRIX_UNSPECIFIED))
     given = matrix != _MATRIX_UNSPECIFIED
     chromaloc = int(props.get("_ChromaLocation", _CHROMA_LEFT))
-    return Colour(matrix if given else _MATRIX_601, _range(props, "limited"), chromaloc, given)
+    return Colour(matrix if given else UNTAGGED_MATRIX, _range(props, "limited"), chromaloc, given)
 
 
 def _to_rgbs(clip: vs.VideoNode, colour: Colour) -> vs.VideoNode:
@@ -205,8 +204,7 @@ def _from_rgbs(rgb: vs.VideoNode, like: vs.VideoNode, colour: Colour, rgbs: bool
         out = rgb
     else:
         if not colour.matrix_given:  # written as lgfn upscale writes an output of this height
-            matrix = _MATRIX_709 if rgb.height >= HD_HEIGHT else _MATRIX_601
-            colour = Colour(matrix, colour.range, colour.chromaloc, False)
+            colour = Colour(output_matrix_code(rgb.height), colour.range, colour.chromaloc, False)
         out = vs.core.resize.Bicubic(rgb, format=like.format.id, matrix_in_s="rgb", matrix=colour.matrix,
                                      range_in_s="full", range_s=colour.range,
                                      chromaloc=colour.chromaloc)  # fmt: skip
