@@ -39,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--processes", type=int, nargs="+", default=[2], help="torchrun counts to time [2]")
     parser.add_argument("--max-frames", type=int, default=24, help="frames to upscale [24]")
     parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
+    parser.add_argument("--precision", default="auto", help="lgfn upscale's --precision [auto]")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads in all [all]")
     parser.add_argument("--segment-frames", type=int, default=4, help="frames per segment [4]")
     parser.add_argument(
@@ -72,6 +73,7 @@ def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory() as folder:
         upscale = [str(args.input), "--ckpt", str(args.ckpt), "--device", args.device, "--no-progress"]
+        upscale += ["--precision", args.precision]
         upscale += ["--max-frames", str(args.max_frames), "--segment-frames", str(args.segment_frames)]
         upscale += ["--reference"] if args.reference else []
         reference = Path(folder) / "one.mp4"
@@ -80,7 +82,7 @@ def main() -> None:
         )
         print(
             f"input {args.input}, {args.max_frames} frames, {args.ckpt.name}, {args.device}, "
-            f"{args.threads} threads"
+            f"--precision {args.precision}, {args.threads} threads"
         )
         print(f"{'processes':>9} {'threads each':>12} {'seconds':>8} {'frames/s':>9}  same output")
         print(f"{1:>9} {args.threads:>12} {seconds:>8.1f} {args.max_frames / seconds:>9.3f}  (the reference)")
