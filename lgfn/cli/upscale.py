@@ -328,8 +328,9 @@ def _upscale_one(
     )  # fmt: skip
     model = functools.cache(lambda: compared(args, upscaler(), first, source.fps))  # built once, if needed
     if in_shares(context, output_path, args.resume):
+        total = _total(source, first, end)
         shared = SharedOutput(
-            opening, source, first, end, _total(source, first, end), args.reference, not args.no_progress
+            output_path, opening, source, first, end, total, args.reference, not args.no_progress
         )
         with logging_redirect_tqdm():
             done = upscale_in_shares(

@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import torch.distributed as dist
 
@@ -42,11 +42,15 @@ from lgfn.errors import ConfigError, InputDataError, LGFNError, memory_error
 from lgfn.inference import Upscaler, UpscaleReport, upscale_stream
 from lgfn.media import FrameSink, FrameSource
 from lgfn.media.shares import Run, finished_pieces, has_gaps, pending_pieces, plan_shares
+from lgfn.media.workfolder import work_folder
 
 logger = logging.getLogger(__name__)
 
 #: How often a process that finished its share looks whether the others have (seconds).
 POLL_SECONDS = 0.2
+#: How long rank 0 waits to see the pieces the others wrote (a shared network folder can show new
+#: files late) before it takes them as written where it cannot see them.
+SHARED_FOLDER_SECONDS = 60.0
 #: User errors that travel from one process to the others keep their kind (a skipped input stays one).
 _ERRORS = {cls.__name__: cls for cls in (LGFNError, ConfigError, InputDataError)}
 #: Numbers the outputs of one command (the same on every process: they take the inputs in one order),
@@ -80,7 +84,7 @@ def gpu_index(context: DistributedContext) -> int | None:
     return context.local_rank if context.enabled else None
 
 
-def in_shares(context: DistributedContext, output: Any, resume: bool) -> bool:
+def in_shares(context: DistributedContext, output: Path, resume: bool) -> bool:
     """Whether this output is written in shares: several processes, or one resuming what several left."""
     return context.enabled or (resume and has_gaps(output))
 
@@ -90,6 +94,7 @@ class SharedOutput:
     """One output to write in shares.
 
     Attributes:
+        path: the output.
         opening: opens the output's sink: with no argument the whole output (rank 0), with
             ``share_from=`` a share of it (``functools.partial`` of :func:`lgfn.media.open_sink`).
         source: the input's frames.
@@ -100,6 +105,7 @@ class SharedOutput:
         show_progress: show rank 0's bar.
     """
 
+    path: Path
     opening: Callable[..., FrameSink]
     source: FrameSource
     first: int
@@ -182,7 +188,7 @@ def upscale_in_shares(
             main.frames_written = done + report.frames
             main.abort()
         _raise(failure, context)
-    return _join(main, report, context, before_join)
+    return _join(main, done + report.frames, report, context, before_join)
 
 
 def _open(output: SharedOutput, context: DistributedContext) -> tuple[FrameSink | None, list[list[Run]], int]:
@@ -217,6 +223,11 @@ def _write_share(
     """Upscale this process's runs into the work folder; ``(reports, error)``, the error as
     ``(kind, message)`` (and on the board) instead of raised, so that the others learn of it."""
     reports: list[UpscaleReport] = []
+    work = work_folder(output.path)
+    if runs and not work.is_dir():  # rank 0 made it: this process does not see rank 0's folders
+        board.fail()
+        board.add("done")
+        return reports, ("InputDataError", _unshared(output.path, work))
 
     def on_frame() -> None:
         written = board.add("frames")
@@ -258,6 +269,33 @@ def _wait_for_all(board: _Board, context: DistributedContext, bar: FrameProgress
         bar.advance_to(board.add("frames", 0))
 
 
+def wait_for_pieces(main: FrameSink, expected: int, seconds: float = SHARED_FOLDER_SECONDS) -> None:
+    """Wait until rank 0 sees in the work folder the ``expected`` frames that all processes report
+    finished (its count of the folder's pieces, :meth:`~lgfn.media.FrameSink.kept_frames`).
+
+    Raises:
+        InputDataError: they did not appear within ``seconds``: the processes wrote into folders of
+            their own (machines that do not share the output's folder).
+    """
+    deadline = time.monotonic() + seconds
+    while type(main).kept_frames(main.work) < expected:
+        if time.monotonic() > deadline:
+            seen = type(main).kept_frames(main.work)
+            raise InputDataError(
+                f"the processes finished {expected} frames of {main.path}, but {main.work} holds {seen}: "
+                + _unshared(main.path, main.work)
+            )
+        time.sleep(POLL_SECONDS)
+    main.frames_written = type(main).finished_frames(main.work)
+
+
+def _unshared(path: Path, work: Path) -> str:
+    return (
+        f"under torchrun every process writes into {work}, which rank 0 makes; on several machines the "
+        f"output {path} must be in a folder that all of them see at the same path (e.g. over NFS)"
+    )
+
+
 def _merged(reports: list[list[UpscaleReport]], seconds: float) -> UpscaleReport:
     """One report of every process's runs: their frames, over the time the shares took."""
     runs = [report for share in reports for report in share]
@@ -278,17 +316,20 @@ def _raise(failure: tuple[int, tuple[str, str]], context: DistributedContext) ->
 
 def _join(
     main: FrameSink | None,
+    expected: int,
     report: UpscaleReport,
     context: DistributedContext,
     before_join: Callable[[FrameSink], None],
 ) -> tuple[UpscaleReport, FrameSink] | None:
-    """Rank 0 assembles the output from every piece; the others wait and fail with it if it fails."""
+    """Rank 0 assembles the output from every piece (``expected`` frames in all, those of earlier runs
+    included); the others wait and fail with it if it fails."""
     error = None
     if main is not None:
         main.frames_written = type(main).finished_frames(main.work)
         main.size = report.output_size
         try:
             with main:
+                wait_for_pieces(main, expected)
                 before_join(main)
         except LGFNError as exc:
             error = (type(exc).__name__, str(exc))

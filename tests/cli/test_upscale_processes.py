@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from lgfn.cli.upscale_processes import wait_for_pieces
+from lgfn.errors import InputDataError
 from lgfn.inference import VideoSuperResolver
-from lgfn.media import open_source
+from lgfn.media import open_sink, open_source
 from lgfn.media.segments import all_segments
 from tests.helpers import (
     REPO,
@@ -26,8 +28,6 @@ from tests.helpers import (
     write_folder,
     write_video_pyav,
 )
-
-pytestmark = pytest.mark.slow
 
 
 def upscale_command(processes: int, *argv: str | Path) -> tuple[list[str], dict[str, str]]:
@@ -55,6 +55,7 @@ def decoded(path: Path) -> list[np.ndarray]:
     return list(open_source(path))
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_video_and_the_frames_one_process_writes(tmp_path, one_thread) -> None:
     write_video_pyav(tmp_path / "clip.mp4", make_frames(230, 48, 32))
     options = ["--method", "bicubic", "--segment-frames", "25"]
@@ -74,6 +75,7 @@ def test_two_processes_write_the_video_and_the_frames_one_process_writes(tmp_pat
     assert not (tmp_path / ".two.partial").exists() and not (tmp_path / ".two.mp4.partial").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupted_two_process_run_finishes_with_one_process(
     tmp_path, tiny_ckpt, one_thread, capsys
 ) -> None:
@@ -111,6 +113,7 @@ def test_an_interrupted_two_process_run_finishes_with_one_process(
     assert f"upscaled {len(frames) - kept} frames" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_interrupted_one_process_run_finishes_with_two(
     tmp_path, tiny_ckpt, monkeypatch, one_thread
 ) -> None:
@@ -131,6 +134,7 @@ def test_an_interrupted_one_process_run_finishes_with_two(
     assert out.read_bytes() == (tmp_path / "whole.mp4").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_bad_frame_in_one_share_stops_every_process_with_one_line(tmp_path, tiny_ckpt) -> None:
     write_folder(tmp_path / "in", make_frames(40, 32, 24))
     (tmp_path / "in" / "00000033.png").write_bytes(b"not a png")  # in process 1's share
@@ -149,6 +153,7 @@ def test_a_bad_frame_in_one_share_stops_every_process_with_one_line(tmp_path, ti
     assert open_source(out).num_frames == 40
 
 
+@pytest.mark.slow
 def test_a_wipe_comparison_in_shares_is_the_one_process_wipe(tmp_path, tiny_ckpt, one_thread) -> None:
     """The divider's place follows the output frame, whichever process writes it."""
     write_folder(tmp_path / "in", make_frames(20, 32, 24))
@@ -160,3 +165,16 @@ def test_a_wipe_comparison_in_shares_is_the_one_process_wipe(tmp_path, tiny_ckpt
     assert len(names) == 17
     for name in names:
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def test_rank_0_waits_for_the_pieces_and_names_a_folder_the_processes_do_not_share(tmp_path) -> None:
+    """The processes of other machines that do not see the output's folder wrote their pieces
+    elsewhere: rank 0 does not join what it has (an output with a hole), it says why."""
+    main = open_sink(tmp_path / "out.mp4", segment_frames=4)
+    (main.work / "frames_00000000+0004.mp4").write_bytes(b"x")
+    with pytest.raises(InputDataError, match=r"finished 8 frames .* holds 4: .*see at the same path"):
+        wait_for_pieces(main, expected=8, seconds=0.2)
+    (main.work / "frames_00000004+0004.mp4").write_bytes(b"x")
+    wait_for_pieces(main, expected=8, seconds=0.2)
+    assert main.frames_written == 8  # the join takes every piece
+    main.abort()
