@@ -379,17 +379,8 @@ class FrameFolderSink(FrameSink):
     """A folder of PNG frames named ``00000000.png, 00000001.png, ...`` (lossless, exact size); grey
     frames are written as grey PNGs and 16-bit frames as 16-bit PNGs."""
 
-    def __init__(
-        self,
-        path: Path,
-        work: Path,
-        overwrite: bool,
-        start: int = 0,
-        job: Mapping[str, Any] | None = None,
-        assemble: bool = True,
-    ) -> None:
-        super().__init__(path, work, overwrite, start, job, assemble)
-        self._unfinished: Path | None = None  # the frame being written, under a hidden name
+    #: The frame being written, under a hidden name (set while each frame is written).
+    _unfinished: Path | None = None
 
     @staticmethod
     def finished_frames(work: Path) -> int:
