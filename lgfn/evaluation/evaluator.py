@@ -9,8 +9,7 @@ It composes the evaluation's parts:
 
 - :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
 - :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that a stopped run continues, and
-  ``settings.json``, what a finished one was made with; :mod:`lgfn.evaluation.unfinished` keeps
-  there the scored frames of the clip being scored;
+  ``settings.json``, what a finished one was made with;
 - :mod:`lgfn.evaluation.sharding` splits the clips over the processes of a torchrun;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
   ``per_frame.csv``;
@@ -50,7 +49,6 @@ from lgfn.evaluation.resume import (
 )
 from lgfn.evaluation.scoring import DEFAULT_METRICS, ClipScores, FrameCallback, check_metrics, score_clip
 from lgfn.evaluation.sharding import ClipOutcome, decided_on_main, gather_round, plan_rounds, score_share
-from lgfn.evaluation.unfinished import FramesKept
 from lgfn.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -119,14 +117,11 @@ class Evaluation:
             _output_folder(self.out)
         if self.log is not None:
             self.log.start(self.settings, self.start)
-        kept = FramesKept(self.log, self.data)
         try:
-            clips = _score_clips(self, None if self.log is None else self._record, kept)
+            clips = _score_clips(self, record=None if self.log is None else self._record)
         except BaseException as exc:
             if self.log is not None:
                 with contextlib.suppress(OSError):  # the error that stopped the run is the one to show
-                    kept.stop()
-                with contextlib.suppress(OSError):
                     self.log.stop("interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
             raise
         results = {key: scores.result for key, scores in clips.items()}
@@ -245,11 +240,10 @@ def plan_evaluation(
 
 
 def _score_clips(
-    evaluation: Evaluation, record: Callable[[str, ClipScores], None] | None, kept: FramesKept
+    evaluation: Evaluation, record: Callable[[str, ClipScores], None] | None
 ) -> dict[str, ClipScores]:
     """Score the clips not finished yet, this process's share of them (:mod:`.sharding`), each with
-    :func:`~lgfn.evaluation.scoring.score_clip` and the keyword arguments ``evaluation.scoring``,
-    from the frames a stopped run did not score (``kept`` keeps the new ones in the log);
+    :func:`~lgfn.evaluation.scoring.score_clip` and the keyword arguments ``evaluation.scoring``;
     ``record`` (rank 0's log) is called with each finished clip.
 
     Returns:
@@ -260,10 +254,8 @@ def _score_clips(
     frame_counts = [len(clip.scored) for clip in dataset.clips]
     pending = [i for i, clip in enumerate(dataset.clips) if clip.key not in clips]
     progress = {"unit": "frame", "desc": f"{dataset.name} {method}", "disable": not evaluation.progress}
-    frames_done = evaluation.start.frames
     with tqdm(total=sum(frame_counts), **progress) as bar:
         bar.update(sum(frame_counts) - sum(frame_counts[i] for i in pending))
-        bar.update(sum(len(rows) for rows in frames_done.values()))
 
         def each_frame(key: str, index: int, sr: np.ndarray, gt: np.ndarray) -> None:
             if evaluation.frame_callback is not None:
@@ -276,15 +268,10 @@ def _score_clips(
             if mine is not None:
                 # The clip is read inside the share, so that an unreadable frame is a shared error too.
                 def score(index: int = mine) -> ClipScores:
-                    item, clip = dataset[index], dataset.clips[index]
-                    done = frames_done.get(clip.key, [])
-                    kept.begin(clip.key, done, len(clip.scored))
-                    scores = score_clip(
-                        item, evaluation.upscaler, method, frame_callback=each_frame, done_rows=done,
-                        on_row=kept.scored, **evaluation.scoring,
-                    )  # fmt: skip
-                    kept.end()
-                    return scores
+                    item = dataset[index]
+                    return score_clip(
+                        item, evaluation.upscaler, method, frame_callback=each_frame, **evaluation.scoring
+                    )
 
                 outcome = score_share(dataset.clips[mine].key, score, context)
             for key, scores in gather_round(outcome, context):
@@ -293,8 +280,8 @@ def _score_clips(
                 logger.debug("%s: %s over %d frames", key, score_text, scores.result["frames"])
                 if record is not None:
                     record(key, scores)
-                if key != outcome.key:  # the other processes' frames (those kept before are counted)
-                    bar.update(scores.result["frames"] - len(frames_done.get(key, [])))
+                if key != outcome.key:
+                    bar.update(scores.result["frames"])  # the other processes' frames
     return {clip.key: clips[clip.key] for clip in dataset.clips}
 
 

@@ -7,13 +7,8 @@ on an error or an interruption adds a last line saying so::
 
     {"settings": {"dataset": "vid4", "method": "bicubic", "protocol.scale": 4, ...}}
     {"clip": "calendar", "data": "82 files, sha256 ...", "result": {"psnr": 20.39, ...}, "rows": [...]}
-    {"frames": "city", "data": "68 files, sha256 ...", "rows": [...]}
     ...
     {"stopped": "interrupted"}          (or "error: <the error line>")
-
-A ``frames`` line keeps scored frames of a clip that is not finished (:mod:`lgfn.evaluation.unfinished`
-writes them while a long clip is scored, and when the run stops), in frame order, each line
-continuing the one before; the clip's own line, when it finishes, takes their place.
 
 ``data`` identifies the clip's frame files (their paths, sizes and times, :func:`clip_identity`): a
 resumed run keeps a clip's scores only while its files are those that were scored. Each line must be
@@ -52,9 +47,8 @@ logger = logging.getLogger(__name__)
 PARTIAL_FILE = "partial.jsonl"
 #: The settings and data identity of the finished evaluation in an output folder.
 SETTINGS_FILE = "settings.json"
-#: The fields of a clip's line in the log, and of a line of an unfinished clip's scored frames.
+#: The fields of a clip's line in the log.
 CLIP_FIELDS = ("clip", "data", "result", "rows")
-FRAMES_FIELDS = ("frames", "data", "rows")
 
 
 def resume_settings(
@@ -102,27 +96,14 @@ class ResumeRecord:
     Attributes:
         settings: the run's :func:`resume_settings` (empty when no clip finished).
         clips: ``{clip key: scores}`` in the order the clips finished.
-        data: ``{clip key: clip_identity}`` of the finished clips and of those with scored frames.
-        frames: ``{clip key: rows}``: the scored frames of clips that did not finish, in frame order.
+        data: ``{clip key: clip_identity}`` of the finished clips.
         stopped: how the run ended (``"interrupted"``, ``"error: ..."``), ``None`` when not recorded.
     """
 
     settings: dict[str, Any] = field(default_factory=dict)
     clips: dict[str, ClipScores] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)
-    frames: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     stopped: str | None = None
-
-    @property
-    def kept(self) -> bool:
-        """Whether the log keeps any score: a finished clip or a scored frame."""
-        return bool(self.clips or self.frames)
-
-    def amount(self) -> str:
-        """What the log keeps, for messages: ``3 clip(s)``, ``3 clip(s) and 12 frame(s) of clip city``."""
-        parts = [f"{len(self.clips)} clip(s)"] if self.clips or not self.frames else []
-        parts += [f"{len(rows)} frame(s) of clip {key}" for key, rows in self.frames.items()]
-        return " and ".join(parts)
 
     def describe(self) -> str:
         """The stopped evaluation, for messages: ``an interrupted evaluation`` ..."""
@@ -164,7 +145,7 @@ def read_resume_log(path: Path) -> ResumeRecord:
             _take(record, entry, first=number == 1)
         except (ValueError, TypeError, KeyError) as exc:
             raise _bad_line(path, number, str(exc)) from None
-    return record if record.kept else ResumeRecord()
+    return record if record.clips else ResumeRecord()
 
 
 def _bad_line(path: Path, number: int, reason: str) -> ConfigError:
@@ -184,35 +165,12 @@ def _take(record: ResumeRecord, entry: Any, first: bool) -> None:
         record.settings = entry["settings"]
     elif set(entry) == {"stopped"} and isinstance(entry["stopped"], str):
         record.stopped = entry["stopped"]
-    elif "frames" in entry:
-        metrics = record.settings.get("protocol.metrics", list(DEFAULT_METRICS))
-        _take_frames(record, entry, metrics)
     else:
         metrics = record.settings.get("protocol.metrics", list(DEFAULT_METRICS))
         key, scores, data = _clip_line(entry, metrics)
         if key in record.clips:
             raise ValueError(f"clip {key} is recorded twice")
         record.clips[key], record.data[key] = scores, data
-        record.frames.pop(key, None)  # the clip's own line takes the place of its frames' lines
-
-
-def _take_frames(record: ResumeRecord, entry: dict, metrics: Sequence[str]) -> None:
-    """A line of an unfinished clip's scored frames: checked as a clip's rows are, and following the
-    frames kept before it."""
-    _fields(entry, FRAMES_FIELDS, "a line of scored frames")
-    key, data, rows = (entry[name] for name in FRAMES_FIELDS)
-    if not isinstance(key, str) or not isinstance(data, str):
-        raise ValueError('"frames" and "data" must be strings')
-    if key in record.clips:
-        raise ValueError(f"clip {key} is finished before this line of its frames")
-    _check_rows(key, rows, metrics)
-    kept = record.frames.get(key, [])
-    if kept and record.data[key] != data:
-        raise ValueError(f"clip {key}: its frames were scored on other frame files")
-    order = [row["frame"] for row in (*kept, *rows)]
-    if order != sorted(set(order)):
-        raise ValueError(f"clip {key}: the frames of this line do not follow those kept before")
-    record.frames[key], record.data[key] = [*kept, *rows], data
 
 
 def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, str]:
@@ -221,15 +179,6 @@ def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, st
     key, data, result, rows = (entry[name] for name in CLIP_FIELDS)
     if not isinstance(key, str) or not isinstance(data, str):
         raise ValueError('"clip" and "data" must be strings')
-    scores = _check_rows(key, rows, metrics)
-    _fields(result, ("psnr", "ssim", "frames", *scores[2:]), f"clip {key}: the result")
-    if result != clip_result(rows, metrics):
-        raise ValueError(f"clip {key}: the result is not the mean of its rows")
-    return key, ClipScores(result, rows), data
-
-
-def _check_rows(key: str, rows: Any, metrics: Sequence[str]) -> list[str]:
-    """Check a clip's rows field by field; the names of the scores each row holds."""
     pairs = [name for name in PAIR_METRICS if name in metrics]
     scores = ["psnr", "ssim", *(name for name in FRAME_METRICS if name in metrics), *pairs]
     if not isinstance(rows, list) or not rows:
@@ -240,7 +189,10 @@ def _check_rows(key: str, rows: Any, metrics: Sequence[str]) -> list[str]:
             raise ValueError(f'clip {key}: a row\'s "clip" must be {key!r}, "frame" an integer, "file" text')
         for name in scores:
             _score(row[name], f"clip {key} frame {row['frame']} {name}", optional=name in pairs)
-    return scores
+    _fields(result, ("psnr", "ssim", "frames", *scores[2:]), f"clip {key}: the result")
+    if result != clip_result(rows, metrics):
+        raise ValueError(f"clip {key}: the result is not the mean of its rows")
+    return key, ClipScores(result, rows), data
 
 
 def _fields(entry: Any, names: Sequence[str], what: str) -> None:
@@ -302,14 +254,14 @@ class ResumeLog:
                 other frame files; the log cannot be read.
         """
         record = read_resume_log(self.path) if self.path.exists() else ResumeRecord()
-        if not record.kept:
+        if not record.clips:
             return ResumeRecord()
         if not resume:
             if overwrite:
-                logger.warning("--overwrite: dropping the scores of %s in %s", record.amount(), self.path)
+                logger.warning("--overwrite: dropping %d clip(s) scored in %s", len(record.clips), self.path)
                 return ResumeRecord()
             raise ConfigError(
-                f"{self.folder} holds the scores of {record.amount()} of {record.describe()} "
+                f"{self.folder} holds the scores of {len(record.clips)} clip(s) of {record.describe()} "
                 f"({self.path}): pass --resume to continue it, --overwrite to start over, or another --out"
             )
         details = settings_changes(record.settings, settings)
@@ -324,14 +276,14 @@ class ResumeLog:
                 f"{', '.join(changed[:5])} are not those it scored (another --data-root or --lr-root, "
                 f"or changed files); use the same data, or delete {self.path} to start over"
             )
-        logger.info("resuming the evaluation in %s: %s already scored", self.folder, record.amount())
+        count = len(record.clips)
+        logger.info("resuming the evaluation in %s: %d clip(s) already scored", self.folder, count)
         return record
 
     def start(self, settings: Mapping[str, Any], record: ResumeRecord) -> None:
         """Write the log anew: ``settings`` and the clips of ``record`` (whole lines only, so that new
         lines follow whole ones)."""
         entries = [_entry(key, scores, record.data[key]) for key, scores in record.clips.items()]
-        entries += [_frames_entry(key, rows, record.data[key]) for key, rows in record.frames.items()]
         write_jsonl(self.path, [{"settings": dict(settings)}, *entries])
         self.recorded = len(entries)
 
@@ -339,12 +291,6 @@ class ResumeLog:
         """Append one finished clip (pushed to the disk: a crash loses at most this line)."""
         self.recorded += 1  # first: an interruption inside the append may leave the line written
         append_jsonl(self.path, _entry(key, scores, data))
-
-    def record_frames(self, key: str, rows: Sequence[Mapping[str, Any]], data: str) -> None:
-        """Append scored frames of a clip that is not finished (pushed to the disk), following those
-        of the clip appended before."""
-        self.recorded += 1
-        append_jsonl(self.path, _frames_entry(key, rows, data))
 
     def stop(self, reason: str) -> None:
         """Note how the run ended (``"interrupted"``, ``"error: ..."``); a log without clips goes."""
@@ -360,10 +306,6 @@ class ResumeLog:
 
 def _entry(key: str, scores: ClipScores, data: str) -> dict[str, Any]:
     return {"clip": key, "data": data, "result": scores.result, "rows": scores.rows}
-
-
-def _frames_entry(key: str, rows: Sequence[Mapping[str, Any]], data: str) -> dict[str, Any]:
-    return {"frames": key, "data": data, "rows": list(rows)}
 
 
 def check_finished(
@@ -435,6 +377,6 @@ def resume_hint(argv: Sequence[str]) -> Iterator[None]:
     except KeyboardInterrupt:
         if int(os.environ.get("RANK", "0")) == 0:
             logger.warning(
-                "stopped; the clips and frames scored so far are kept: continue with %s", resume_command(argv)
+                "stopped; the clips scored so far are kept: continue with %s", resume_command(argv)
             )
         raise

@@ -115,8 +115,6 @@ def score_clip(
     frame_callback: FrameCallback | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     lpips: TemporalLPIPS | None = None,
-    done_rows: Sequence[Mapping[str, Any]] = (),
-    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> ClipScores:
     """Super-resolve the scored frames of one clip and score each against its ground truth.
 
@@ -133,10 +131,6 @@ def score_clip(
             image is written.
         metrics: what to measure (:data:`METRICS`; psnr and ssim are always measured).
         lpips: the network that measures tLP (needed when ``metrics`` has it).
-        done_rows: the rows of the first scored frames, scored by a stopped run (``--resume``): the
-            clip continues after them (with tOF or tLP, the last of them is upscaled again, as the
-            pair of the next frame needs it).
-        on_row: called with the rows so far after each frame is scored (to keep them as they come).
 
     Returns:
         The clip's scores.
@@ -148,19 +142,9 @@ def score_clip(
     key, gt, names = item["key"], item["gt"], item["names"]
     scored = list(item["scored"])
     check_crop_border(crop_border, key, gt[scored[0]].shape)
-    rows = [dict(row) for row in done_rows]
-    if [row["frame"] for row in rows] != scored[: len(rows)]:
-        raise ConfigError(
-            f"the kept frames of clip {key} are not its first scored frames; delete partial.jsonl"
-        )
-    todo = scored[len(rows) :]
-    pairs = any(name in metrics for name in PAIR_METRICS)
-    again = rows[-1]["frame"] if rows and pairs and todo and todo[0] == rows[-1]["frame"] + 1 else None
+    rows: list[dict[str, Any]] = []
     previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF and tLP
-    for index, sr in upscaler.upscale_clip(item["lq"], indices=todo if again is None else [again, *todo]):
-        if index == again:  # scored before: only the next frame's pair needs it
-            previous = (index, sr.copy())
-            continue
+    for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
         if sr.shape != gt[index].shape:
             raise RuntimeError(
                 f"{method} returned a {sr.shape} frame for clip {key} frame {index}, "
@@ -171,7 +155,7 @@ def score_clip(
         for name in FRAME_METRICS:
             if name in metrics:
                 rows[-1][name] = erqa(sr, gt[index], METRIC_VERSIONS[name], crop_border)
-        if pairs:
+        if any(name in metrics for name in PAIR_METRICS):
             pair = (
                 (previous[1], sr, gt[index - 1], gt[index]) if previous and previous[0] == index - 1 else None
             )
@@ -184,8 +168,6 @@ def score_clip(
             write_image(image_dir / key / (Path(names[index]).stem + ".png"), sr)
         if frame_callback is not None:
             frame_callback(key, index, sr, gt[index])
-        if on_row is not None:
-            on_row(rows)
     produced = [row["frame"] for row in rows]
     if produced != scored:
         raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")

@@ -306,7 +306,7 @@ def test_sigterm_says_how_to_continue(tmp_path: Path) -> None:
     assert process.returncode == 130, stderr
     command = f"python test.py {' '.join(argv)} --resume"
     assert stderr.strip().splitlines()[-2:] == [
-        f"WARNING: stopped; the clips and frames scored so far are kept: continue with {command}",
+        f"WARNING: stopped; the clips scored so far are kept: continue with {command}",
         "interrupted",
     ]
     assert json.loads((out / "partial.jsonl").read_text().splitlines()[-1]) == {"stopped": "interrupted"}
