@@ -77,7 +77,7 @@ class ClipProgress:
         log: the resume log, or ``None`` to keep nothing (a sharded run: it only says what is lost).
         data: ``{clip key: clip_identity}`` for the log's lines.
         batch, metrics: the upscaler's batch and the metrics, to say what a resumed run does again.
-        interval: seconds between two lines of frames.
+        interval: seconds between two lines of frames (default :data:`FRAME_RECORD_SECONDS`).
     """
 
     def __init__(
@@ -86,10 +86,10 @@ class ClipProgress:
         data: Mapping[str, str],
         batch: int,
         metrics: Sequence[str],
-        interval: float = FRAME_RECORD_SECONDS,
+        interval: float | None = None,
     ) -> None:
         self.log, self.data, self.batch, self.metrics = log, data, batch, metrics
-        self.interval = interval
+        self.interval = FRAME_RECORD_SECONDS if interval is None else interval
         self.key: str | None = None
         self.scored: list[int] = []
         self.kept = 0  # rows in the log
@@ -121,8 +121,9 @@ class ClipProgress:
         self.last = time.monotonic()
 
     def stopped(self) -> None:
-        """The run stops: keep the finished frames and say what of the clip a resumed run does again."""
-        if self.key is None:
+        """The run stops: keep the finished frames and say what of the clip a resumed run does again
+        (nothing to say when none of its frames was finished)."""
+        if self.key is None or not (self.kept or self.pending):
             return
         total, key = len(self.scored), self.key
         if self.log is None:
