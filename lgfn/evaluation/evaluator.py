@@ -126,10 +126,12 @@ class Evaluation:
         try:
             clips = _score_clips(self, None if self.log is None else self._record, progress)
         except BaseException as exc:
-            with contextlib.suppress(OSError):  # the error that stopped the run is the one to show
-                if progress is not None:
+            # The error that stopped the run is the one to show, not one met while keeping its scores.
+            if progress is not None:
+                with contextlib.suppress(OSError):
                     progress.stopped()
-                if self.log is not None:
+            if self.log is not None:
+                with contextlib.suppress(OSError):
                     self.log.stop("interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
             raise
         results = {key: scores.result for key, scores in clips.items()}
