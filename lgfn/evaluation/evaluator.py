@@ -290,12 +290,12 @@ def _score_clips(
                 # The clip is read inside the share, so that an unreadable frame is a shared error too.
                 def score(index: int = mine) -> ClipScores:
                     item = dataset[index]
-                    kept = partial.get(item["key"], [])
-                    start = resume_start(item["scored"], len(kept), _batch(evaluation.upscaler), metrics)
+                    rows = partial.get(item["key"], [])  # the frames a stopped run kept
+                    start = resume_start(item["scored"], len(rows), _batch(evaluation.upscaler), metrics)
                     if progress is not None:
-                        progress.begin(item["key"], item["scored"], len(kept))
+                        progress.begin(item["key"], item["scored"], len(rows))
                     return score_clip(
-                        item, evaluation.upscaler, method, frame_callback=each_frame, kept=kept, start=start,
+                        item, evaluation.upscaler, method, frame_callback=each_frame, kept=rows, start=start,
                         row_callback=None if progress is None else progress.add, **evaluation.scoring,
                     )  # fmt: skip
 
