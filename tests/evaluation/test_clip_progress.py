@@ -16,7 +16,7 @@ from lgfn.data.eval_datasets import FramesDataset
 from lgfn.errors import ConfigError
 from lgfn.evaluation import clip_progress
 from lgfn.evaluation.evaluator import evaluate
-from lgfn.evaluation.resume import PARTIAL_FILE
+from lgfn.evaluation.resume import PARTIAL_FILE, ResumeLog
 from lgfn.inference import BicubicUpscaler, VideoSuperResolver
 from lgfn.models import LGFN
 from tests.helpers import TINY_MODEL
@@ -152,3 +152,26 @@ def test_kept_frames_that_are_not_the_clips_first_are_refused(tmp_path: Path, cl
     ):
         _run(FramesDataset(clips), Counted(BicubicUpscaler(4)), tmp_path, resume=True)
     assert path.read_text() == before and not (tmp_path / "metrics.json").exists()
+
+
+def test_a_clip_whose_frames_are_all_kept_is_not_run_again(
+    tmp_path: Path, clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after b's last frame was kept but before b's own line was written."""
+    options = {"metrics": ("psnr", "ssim", "tof")}
+    whole = _run(FramesDataset(clips), Counted(BicubicUpscaler(4)), tmp_path / "whole", **options)
+    monkeypatch.setattr(clip_progress, "FRAME_RECORD_SECONDS", 0.0)
+    real = ResumeLog.record
+
+    def stop_before_b(self, key, *args) -> None:
+        if key == "b":
+            raise KeyboardInterrupt
+        real(self, key, *args)
+
+    monkeypatch.setattr(ResumeLog, "record", stop_before_b)
+    with pytest.raises(KeyboardInterrupt):
+        _run(FramesDataset(clips), Counted(BicubicUpscaler(4)), tmp_path / "out", **options)
+    monkeypatch.undo()
+    again = Counted(BicubicUpscaler(4))
+    assert _run(FramesDataset(clips), again, tmp_path / "out", resume=True, **options) == whole
+    assert again.calls == [("b", [])]  # b's six frames were kept: nothing to run
