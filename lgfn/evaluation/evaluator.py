@@ -9,7 +9,8 @@ It composes the evaluation's parts:
 
 - :mod:`lgfn.evaluation.scoring` scores each clip (the mean over its scored frames);
 - :mod:`lgfn.evaluation.resume` keeps ``partial.jsonl`` so that a stopped run continues, and
-  ``settings.json``, what a finished one was made with;
+  ``settings.json``, what a finished one was made with; :mod:`lgfn.evaluation.clip_progress` keeps
+  the frames of the clip in progress there;
 - :mod:`lgfn.evaluation.sharding` splits the clips over the processes of a torchrun;
 - :mod:`lgfn.evaluation.report` averages the clips' means and writes ``metrics.json`` and
   ``per_frame.csv``;
@@ -35,6 +36,7 @@ from tqdm import tqdm
 from lgfn.data.eval_datasets import EvalDataset
 from lgfn.distributed import DistributedContext
 from lgfn.errors import ConfigError
+from lgfn.evaluation.clip_progress import ClipProgress, kept_frames, resume_start
 from lgfn.evaluation.paper import paper_comparison
 from lgfn.evaluation.perceptual import TemporalLPIPS
 from lgfn.evaluation.report import format_score, summarise, write_report
@@ -117,11 +119,19 @@ class Evaluation:
             _output_folder(self.out)
         if self.log is not None:
             self.log.start(self.settings, self.start)
+        # One process keeps the frames of its clip in progress; under torchrun it only says they are lost.
+        keep = None if self.context.enabled else self.log
+        metrics = self.scoring["metrics"]
+        progress = None if self.out is None else ClipProgress(keep, self.data, _batch(self.upscaler), metrics)
         try:
-            clips = _score_clips(self, record=None if self.log is None else self._record)
+            clips = _score_clips(self, None if self.log is None else self._record, progress)
         except BaseException as exc:
+            # The error that stopped the run is the one to show, not one met while keeping its scores.
+            if progress is not None:
+                with contextlib.suppress(OSError):
+                    progress.stopped()
             if self.log is not None:
-                with contextlib.suppress(OSError):  # the error that stopped the run is the one to show
+                with contextlib.suppress(OSError):
                     self.log.stop("interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
             raise
         results = {key: scores.result for key, scores in clips.items()}
@@ -221,8 +231,9 @@ def plan_evaluation(
     def decide() -> tuple[ResumeRecord, dict[str, str], dict[str, Any] | None]:
         data = {clip.key: clip_identity(clip) for clip in dataset.clips}
         start = log.finished(settings, data, resume, overwrite)
+        kept_frames(start, dataset.clips, _batch(upscaler))
         finished = {**settings, "data": data_identity(data)}
-        complete = None if start.clips else check_finished(out, finished, resume, overwrite)
+        complete = None if start.clips or start.partial else check_finished(out, finished, resume, overwrite)
         return start, data, complete
 
     start, data, complete = decided_on_main(decide if log else None, context) or (ResumeRecord(), {}, None)
@@ -239,23 +250,33 @@ def plan_evaluation(
     )  # fmt: skip
 
 
+def _batch(upscaler: Upscaler) -> int:
+    """The upscaler's windows per forward pass (1 for those that do not batch)."""
+    return getattr(upscaler, "batch", 1)
+
+
 def _score_clips(
-    evaluation: Evaluation, record: Callable[[str, ClipScores], None] | None
+    evaluation: Evaluation, record: Callable[[str, ClipScores], None] | None, progress: ClipProgress | None
 ) -> dict[str, ClipScores]:
     """Score the clips not finished yet, this process's share of them (:mod:`.sharding`), each with
-    :func:`~lgfn.evaluation.scoring.score_clip` and the keyword arguments ``evaluation.scoring``;
-    ``record`` (rank 0's log) is called with each finished clip.
+    :func:`~lgfn.evaluation.scoring.score_clip` and the keyword arguments ``evaluation.scoring``,
+    continuing after the frames kept of it; ``record`` (rank 0's log) is called with each finished
+    clip, ``progress`` keeps track of the clip in progress.
 
     Returns:
         ``{clip key: scores}`` of every clip, in the dataset's order, on every process.
     """
     dataset, context, method = evaluation.dataset, evaluation.context, evaluation.method
     clips: dict[str, ClipScores] = dict(evaluation.start.clips)
+    metrics = evaluation.scoring["metrics"]
     frame_counts = [len(clip.scored) for clip in dataset.clips]
     pending = [i for i, clip in enumerate(dataset.clips) if clip.key not in clips]
-    progress = {"unit": "frame", "desc": f"{dataset.name} {method}", "disable": not evaluation.progress}
-    with tqdm(total=sum(frame_counts), **progress) as bar:
-        bar.update(sum(frame_counts) - sum(frame_counts[i] for i in pending))
+    bar_options = {"unit": "frame", "desc": f"{dataset.name} {method}", "disable": not evaluation.progress}
+    partial = evaluation.start.partial
+    with tqdm(total=sum(frame_counts), **bar_options) as bar:
+        kept = {key: len(rows) for key, rows in partial.items()}
+        to_do = sum(frame_counts[i] - kept.get(dataset.clips[i].key, 0) for i in pending)
+        bar.update(sum(frame_counts) - to_do)
 
         def each_frame(key: str, index: int, sr: np.ndarray, gt: np.ndarray) -> None:
             if evaluation.frame_callback is not None:
@@ -269,19 +290,26 @@ def _score_clips(
                 # The clip is read inside the share, so that an unreadable frame is a shared error too.
                 def score(index: int = mine) -> ClipScores:
                     item = dataset[index]
+                    rows = partial.get(item["key"], [])  # the frames a stopped run kept
+                    start = resume_start(item["scored"], len(rows), _batch(evaluation.upscaler), metrics)
+                    if progress is not None:
+                        progress.begin(item["key"], item["scored"], len(rows))
                     return score_clip(
-                        item, evaluation.upscaler, method, frame_callback=each_frame, **evaluation.scoring
-                    )
+                        item, evaluation.upscaler, method, frame_callback=each_frame, kept=rows, start=start,
+                        row_callback=None if progress is None else progress.add, **evaluation.scoring,
+                    )  # fmt: skip
 
                 outcome = score_share(dataset.clips[mine].key, score, context)
             for key, scores in gather_round(outcome, context):
                 clips[key] = scores
                 score_text = format_score(scores.result["psnr"], scores.result["ssim"])
                 logger.debug("%s: %s over %d frames", key, score_text, scores.result["frames"])
+                if progress is not None and key == outcome.key:
+                    progress.end()  # before the clip's line: its frames are not to be kept after it
                 if record is not None:
                     record(key, scores)
                 if key != outcome.key:
-                    bar.update(scores.result["frames"])  # the other processes' frames
+                    bar.update(scores.result["frames"] - kept.get(key, 0))  # the other processes' frames
     return {clip.key: clips[clip.key] for clip in dataset.clips}
 
 

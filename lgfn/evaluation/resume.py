@@ -7,13 +7,20 @@ on an error or an interruption adds a last line saying so::
 
     {"settings": {"dataset": "vid4", "method": "bicubic", "protocol.scale": 4, ...}}
     {"clip": "calendar", "data": "82 files, sha256 ...", "result": {"psnr": 20.39, ...}, "rows": [...]}
+    {"frames": "city", "data": "68 files, sha256 ...", "rows": [...]}
     ...
     {"stopped": "interrupted"}          (or "error: <the error line>")
 
+A ``frames`` line keeps the rows of frames of a clip not finished yet (the clip in progress of a
+single process, :mod:`lgfn.evaluation.clip_progress`): the next ones in order after the clip's earlier
+``frames`` lines, the same ``data``; the clip's own line, when it ends, holds them all again and
+supersedes them. A resumed run continues such a clip after its last kept frame.
+
 ``data`` identifies the clip's frame files (their paths, sizes and times, :func:`clip_identity`): a
 resumed run keeps a clip's scores only while its files are those that were scored. Each line must be
-whole and valid (every field, numbers where scores are, the result the mean of its rows), else
-the log is refused; only a last line that a crash cut short is dropped, so that clip is scored again.
+whole and valid (every field, numbers where scores are, the result the mean of its rows, a clip's
+frames in order), else the log is refused; only a last line that a crash cut short is dropped, so
+that clip (or those frames) is scored again.
 
 The evaluation removes the log once the report is written, after ``settings.json`` (these settings
 and the identity of all the data, :func:`data_identity`) and before nothing else: a later run into the
@@ -49,6 +56,8 @@ PARTIAL_FILE = "partial.jsonl"
 SETTINGS_FILE = "settings.json"
 #: The fields of a clip's line in the log.
 CLIP_FIELDS = ("clip", "data", "result", "rows")
+#: The fields of a line of the frames scored so far of an unfinished clip.
+FRAME_FIELDS = ("frames", "data", "rows")
 
 
 def resume_settings(
@@ -96,14 +105,23 @@ class ResumeRecord:
     Attributes:
         settings: the run's :func:`resume_settings` (empty when no clip finished).
         clips: ``{clip key: scores}`` in the order the clips finished.
-        data: ``{clip key: clip_identity}`` of the finished clips.
+        data: ``{clip key: clip_identity}`` of the finished clips and of those with kept frames.
         stopped: how the run ended (``"interrupted"``, ``"error: ..."``), ``None`` when not recorded.
+        partial: ``{clip key: rows}``, the frames kept of clips that did not finish (in frame order).
     """
 
     settings: dict[str, Any] = field(default_factory=dict)
     clips: dict[str, ClipScores] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None
+    partial: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def kept(self) -> str:
+        """What it keeps, for messages: ``2 clip(s)``, ``2 clip(s) and 5 frame(s) of clip city``."""
+        text = f"{len(self.clips)} clip(s)"
+        for key, rows in self.partial.items():
+            text += f" and {len(rows)} frame(s) of clip {key}"
+        return text
 
     def describe(self) -> str:
         """The stopped evaluation, for messages: ``an interrupted evaluation`` ..."""
@@ -145,7 +163,7 @@ def read_resume_log(path: Path) -> ResumeRecord:
             _take(record, entry, first=number == 1)
         except (ValueError, TypeError, KeyError) as exc:
             raise _bad_line(path, number, str(exc)) from None
-    return record if record.clips else ResumeRecord()
+    return record if record.clips or record.partial else ResumeRecord()
 
 
 def _bad_line(path: Path, number: int, reason: str) -> ConfigError:
@@ -163,14 +181,39 @@ def _take(record: ResumeRecord, entry: Any, first: bool) -> None:
         if set(entry) != {"settings"} or not isinstance(entry["settings"], dict):
             raise ValueError('expected the settings line {"settings": {...}} first')
         record.settings = entry["settings"]
-    elif set(entry) == {"stopped"} and isinstance(entry["stopped"], str):
+        return
+    if set(entry) == {"stopped"} and isinstance(entry["stopped"], str):
         record.stopped = entry["stopped"]
-    else:
-        metrics = record.settings.get("protocol.metrics", list(DEFAULT_METRICS))
-        key, scores, data = _clip_line(entry, metrics)
-        if key in record.clips:
-            raise ValueError(f"clip {key} is recorded twice")
-        record.clips[key], record.data[key] = scores, data
+        return
+    metrics = record.settings.get("protocol.metrics", list(DEFAULT_METRICS))
+    if "frames" in entry:
+        _take_frames(record, entry, metrics)
+        return
+    key, scores, data = _clip_line(entry, metrics)
+    if key in record.clips:
+        raise ValueError(f"clip {key} is recorded twice")
+    kept = record.partial.pop(key, [])
+    if kept and (scores.rows[: len(kept)] != kept or record.data[key] != data):
+        raise ValueError(f"clip {key}: its rows do not begin with the frames kept of it before")
+    record.clips[key], record.data[key] = scores, data
+
+
+def _take_frames(record: ResumeRecord, entry: dict, metrics: Sequence[str]) -> None:
+    """A line of frames of an unfinished clip: the next frames after those kept, on the same data."""
+    _fields(entry, FRAME_FIELDS, "a line of frames")
+    key, data, rows = (entry[name] for name in FRAME_FIELDS)
+    if not isinstance(key, str) or not isinstance(data, str):
+        raise ValueError('"frames" and "data" must be strings')
+    if key in record.clips:
+        raise ValueError(f"frames of clip {key} after its finished clip's line")
+    _rows(key, rows, metrics)
+    kept = record.partial.get(key, [])
+    if kept and record.data[key] != data:
+        raise ValueError(f'frames of clip {key}: "data" is not that of its earlier frames')
+    frames = [row["frame"] for row in (*kept, *rows)]
+    if frames != sorted(set(frames)):
+        raise ValueError(f"frames of clip {key}: frames {frames} are not increasing")
+    record.partial[key], record.data[key] = [*kept, *rows], data
 
 
 def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, str]:
@@ -179,6 +222,15 @@ def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, st
     key, data, result, rows = (entry[name] for name in CLIP_FIELDS)
     if not isinstance(key, str) or not isinstance(data, str):
         raise ValueError('"clip" and "data" must be strings')
+    scores = _rows(key, rows, metrics)
+    _fields(result, ("psnr", "ssim", "frames", *scores[2:]), f"clip {key}: the result")
+    if result != clip_result(rows, metrics):
+        raise ValueError(f"clip {key}: the result is not the mean of its rows")
+    return key, ClipScores(result, rows), data
+
+
+def _rows(key: str, rows: Any, metrics: Sequence[str]) -> list[str]:
+    """Check the rows of clip ``key`` field by field; returns the names of their scores."""
     pairs = [name for name in PAIR_METRICS if name in metrics]
     scores = ["psnr", "ssim", *(name for name in FRAME_METRICS if name in metrics), *pairs]
     if not isinstance(rows, list) or not rows:
@@ -189,10 +241,7 @@ def _clip_line(entry: dict, metrics: Sequence[str]) -> tuple[str, ClipScores, st
             raise ValueError(f'clip {key}: a row\'s "clip" must be {key!r}, "frame" an integer, "file" text')
         for name in scores:
             _score(row[name], f"clip {key} frame {row['frame']} {name}", optional=name in pairs)
-    _fields(result, ("psnr", "ssim", "frames", *scores[2:]), f"clip {key}: the result")
-    if result != clip_result(rows, metrics):
-        raise ValueError(f"clip {key}: the result is not the mean of its rows")
-    return key, ClipScores(result, rows), data
+    return scores
 
 
 def _fields(entry: Any, names: Sequence[str], what: str) -> None:
@@ -254,14 +303,14 @@ class ResumeLog:
                 other frame files; the log cannot be read.
         """
         record = read_resume_log(self.path) if self.path.exists() else ResumeRecord()
-        if not record.clips:
+        if not record.clips and not record.partial:
             return ResumeRecord()
         if not resume:
             if overwrite:
-                logger.warning("--overwrite: dropping %d clip(s) scored in %s", len(record.clips), self.path)
+                logger.warning("--overwrite: dropping %s scored in %s", record.kept(), self.path)
                 return ResumeRecord()
             raise ConfigError(
-                f"{self.folder} holds the scores of {len(record.clips)} clip(s) of {record.describe()} "
+                f"{self.folder} holds the scores of {record.kept()} of {record.describe()} "
                 f"({self.path}): pass --resume to continue it, --overwrite to start over, or another --out"
             )
         details = settings_changes(record.settings, settings)
@@ -276,14 +325,14 @@ class ResumeLog:
                 f"{', '.join(changed[:5])} are not those it scored (another --data-root or --lr-root, "
                 f"or changed files); use the same data, or delete {self.path} to start over"
             )
-        count = len(record.clips)
-        logger.info("resuming the evaluation in %s: %d clip(s) already scored", self.folder, count)
+        logger.info("resuming the evaluation in %s: %s already scored", self.folder, record.kept())
         return record
 
     def start(self, settings: Mapping[str, Any], record: ResumeRecord) -> None:
-        """Write the log anew: ``settings`` and the clips of ``record`` (whole lines only, so that new
-        lines follow whole ones)."""
+        """Write the log anew: ``settings``, the clips of ``record`` and its kept frames (whole lines
+        only, so that new lines follow whole ones)."""
         entries = [_entry(key, scores, record.data[key]) for key, scores in record.clips.items()]
+        entries += [_frames_entry(key, rows, record.data[key]) for key, rows in record.partial.items()]
         write_jsonl(self.path, [{"settings": dict(settings)}, *entries])
         self.recorded = len(entries)
 
@@ -291,6 +340,11 @@ class ResumeLog:
         """Append one finished clip (pushed to the disk: a crash loses at most this line)."""
         self.recorded += 1  # first: an interruption inside the append may leave the line written
         append_jsonl(self.path, _entry(key, scores, data))
+
+    def record_frames(self, key: str, rows: Sequence[Mapping[str, Any]], data: str) -> None:
+        """Append the rows of the next scored frames of the unfinished clip ``key`` (pushed to the disk)."""
+        self.recorded += 1
+        append_jsonl(self.path, _frames_entry(key, rows, data))
 
     def stop(self, reason: str) -> None:
         """Note how the run ended (``"interrupted"``, ``"error: ..."``); a log without clips goes."""
@@ -306,6 +360,10 @@ class ResumeLog:
 
 def _entry(key: str, scores: ClipScores, data: str) -> dict[str, Any]:
     return {"clip": key, "data": data, "result": scores.result, "rows": scores.rows}
+
+
+def _frames_entry(key: str, rows: Sequence[Mapping[str, Any]], data: str) -> dict[str, Any]:
+    return {"frames": key, "data": data, "rows": [dict(row) for row in rows]}
 
 
 def check_finished(

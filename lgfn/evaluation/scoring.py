@@ -26,6 +26,8 @@ from lgfn.metrics import SSIM_WINDOW, calculate_psnr_ssim
 
 #: Called for every scored frame with ``(clip key, frame index, sr, gt)``, both ``(h, w, 3)`` uint8.
 FrameCallback = Callable[[str, int, np.ndarray, np.ndarray], None]
+#: Called with the row of every finished frame (scored, its image written, the frame callback done).
+RowCallback = Callable[[dict[str, Any]], None]
 
 #: What an evaluation can measure: the paper's PSNR and SSIM (always), tOF, tLP and ERQA (1.0,
 #: MSU's; ``erqa1.1`` the later version).
@@ -115,6 +117,9 @@ def score_clip(
     frame_callback: FrameCallback | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     lpips: TemporalLPIPS | None = None,
+    kept: Sequence[Mapping[str, Any]] = (),
+    start: int | None = None,
+    row_callback: RowCallback | None = None,
 ) -> ClipScores:
     """Super-resolve the scored frames of one clip and score each against its ground truth.
 
@@ -131,6 +136,11 @@ def score_clip(
             image is written.
         metrics: what to measure (:data:`METRICS`; psnr and ssim are always measured).
         lpips: the network that measures tLP (needed when ``metrics`` has it).
+        kept: the rows of the clip's first scored frames, kept from a stopped run: those frames are
+            not scored again (:mod:`lgfn.evaluation.clip_progress`).
+        start: the position in the scored frames where the upscaler starts (default ``len(kept)``);
+            the outputs of the kept frames it runs are only the previous frames of the pair metrics.
+        row_callback: called with the row of every frame scored here once it is finished.
 
     Returns:
         The clip's scores.
@@ -142,19 +152,21 @@ def score_clip(
     key, gt, names = item["key"], item["gt"], item["names"]
     scored = list(item["scored"])
     check_crop_border(crop_border, key, gt[scored[0]].shape)
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [dict(row) for row in kept]
+    start = len(rows) if start is None else start
+    produced = [row["frame"] for row in rows[:start]]
     previous: tuple[int, np.ndarray] | None = None  # the last scored frame and its SR, for tOF and tLP
-    for index, sr in upscaler.upscale_clip(item["lq"], indices=scored):
+    for index, sr in upscaler.upscale_clip(item["lq"], indices=scored[start:]):
+        produced.append(index)
         if sr.shape != gt[index].shape:
             raise RuntimeError(
                 f"{method} returned a {sr.shape} frame for clip {key} frame {index}, "
                 f"expected the ground truth's {gt[index].shape}"
             )
-        psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
-        rows.append({"clip": key, "frame": index, "file": names[index], "psnr": psnr, "ssim": ssim})
-        for name in FRAME_METRICS:
-            if name in metrics:
-                rows[-1][name] = erqa(sr, gt[index], METRIC_VERSIONS[name], crop_border)
+        if len(produced) <= len(kept):  # a kept frame, run again for the pair of the next one
+            previous = (index, sr.copy())
+            continue
+        rows.append(_frame_row(key, index, names[index], sr, gt, metrics, crop_border, luma))
         if any(name in metrics for name in PAIR_METRICS):
             pair = (
                 (previous[1], sr, gt[index - 1], gt[index]) if previous and previous[0] == index - 1 else None
@@ -168,10 +180,30 @@ def score_clip(
             write_image(image_dir / key / (Path(names[index]).stem + ".png"), sr)
         if frame_callback is not None:
             frame_callback(key, index, sr, gt[index])
-    produced = [row["frame"] for row in rows]
+        if row_callback is not None:
+            row_callback(rows[-1])
     if produced != scored:
         raise RuntimeError(f"{method} produced frames {produced} of clip {key}, expected {scored}")
     return ClipScores(clip_result(rows, metrics), rows)
+
+
+def _frame_row(
+    key: str,
+    index: int,
+    name: str,
+    sr: np.ndarray,
+    gt: np.ndarray,
+    metrics: Sequence[str],
+    crop_border: int,
+    luma: bool,
+) -> dict[str, Any]:
+    """A frame's row without its pair metrics: PSNR, SSIM and the further frame metrics asked."""
+    psnr, ssim = calculate_psnr_ssim(sr, gt[index], crop_border=crop_border, luma=luma)
+    row = {"clip": key, "frame": index, "file": name, "psnr": psnr, "ssim": ssim}
+    for metric in FRAME_METRICS:
+        if metric in metrics:
+            row[metric] = erqa(sr, gt[index], METRIC_VERSIONS[metric], crop_border)
+    return row
 
 
 def clip_result(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, Any]:

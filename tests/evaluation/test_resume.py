@@ -22,7 +22,7 @@ from lgfn.evaluation.resume import (
     resume_command,
     resume_settings,
 )
-from lgfn.evaluation.scoring import ClipScores
+from lgfn.evaluation.scoring import ClipScores, clip_result
 from lgfn.inference import BicubicUpscaler
 from tests.helpers import write_clips
 
@@ -274,3 +274,62 @@ def test_a_finished_evaluation_is_complete_or_kept(tmp_path: Path) -> None:
 def test_resume_command_adds_resume_once() -> None:
     assert resume_command(["--out", "my results"]) == "python test.py --out 'my results' --resume"
     assert resume_command(["--resume", "-v"]) == "python test.py --resume -v"
+
+
+def _frames_line(key: str, frames: list[int], data: str = "d") -> dict:
+    rows = [{"clip": key, "frame": f, "file": f"{f}.png", "psnr": 30.0 + f, "ssim": 0.5} for f in frames]
+    return {"frames": key, "data": data, "rows": rows}
+
+
+def test_frames_of_an_unfinished_clip_read_back_and_give_way_to_its_line(tmp_path: Path) -> None:
+    path = tmp_path / PARTIAL_FILE
+    settings = json.dumps({"settings": SETTINGS})
+    first, second = json.dumps(_frames_line("b", [1, 2])), json.dumps(_frames_line("b", [3]))
+    path.write_text(f"{settings}\n{_line('a')}\n{first}\n{second}\n{second[:30]}")
+    record = read_resume_log(path)
+    assert list(record.clips) == ["a"] and record.data == {"a": "d", "b": "d"}
+    assert [row["frame"] for row in record.partial["b"]] == [1, 2, 3]
+    assert record.kept() == "1 clip(s) and 3 frame(s) of clip b"
+    path.write_text(f"{settings}\n{first}\n")  # frames alone are something to keep
+    assert list(read_resume_log(path).partial) == ["b"]
+
+    rows = _frames_line("b", [1, 2, 3])["rows"]
+    whole = {"clip": "b", "data": "d", "result": clip_result(rows, ["psnr", "ssim"]), "rows": rows}
+    path.write_text(f"{settings}\n{first}\n{json.dumps(whole)}\n")
+    record = read_resume_log(path)
+    assert record.partial == {} and record.clips["b"].rows == rows  # the clip's line supersedes its frames
+    rows[0]["psnr"] = 20.0
+    whole["result"] = clip_result(rows, ["psnr", "ssim"])
+    path.write_text(f"{settings}\n{first}\n{json.dumps(whole)}\n")
+    with pytest.raises(ConfigError, match="line 3: clip b: its rows do not begin with the frames kept of it"):
+        read_resume_log(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda e: e["rows"][0].update(psnr=None), r"clip b frame 2 psnr must be a number, got None"),
+        (lambda e: e["rows"][0].pop("ssim"), "clip b: a row without ssim"),
+        (lambda e: e.update(note="x"), r"a line of frames with unknown field\(s\) note"),
+        (lambda e: e.pop("data"), "a line of frames without data"),
+        (lambda e: e["rows"][0].update(frame=1), r"frames of clip b: frames \[1, 1\] are not increasing"),
+        (lambda e: e.update(data="other"), 'frames of clip b: "data" is not that of its earlier frames'),
+        (lambda e: e.update(frames=None), '"frames" and "data" must be strings'),
+        (lambda e: e.update(rows=[]), 'clip b: "rows" must be a list of its scored frames'),
+        (lambda e: e.update(_frames_line("a", [2])), "frames of clip a after its finished clip's line"),
+    ],
+)
+def test_a_frames_line_must_be_whole_and_valid(tmp_path: Path, edit, message: str) -> None:
+    path = tmp_path / PARTIAL_FILE
+    entry = _frames_line("b", [2])
+    edit(entry)
+    lines = [
+        {"settings": SETTINGS},
+        json.loads(_line("a")),
+        _frames_line("b", [1]),
+        entry,
+        _frames_line("b", [3]),
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(ConfigError, match=f"{path} line 4: {message}"):
+        read_resume_log(path)

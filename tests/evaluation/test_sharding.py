@@ -18,6 +18,7 @@ from lgfn.cli import evaluate
 from lgfn.cli.console import run_main
 from lgfn.data.io import write_image
 from lgfn.evaluation.sharding import plan_rounds
+from lgfn.inference import BicubicUpscaler
 from lgfn.models import LGFN
 from tests.helpers import REPO, TINY_MODEL, torchrun
 
@@ -135,4 +136,38 @@ def test_two_processes_resume_what_one_process_left(
     (report, rows), (whole, whole_rows) = outputs(tmp_path / "resumed"), outputs(tmp_path / "one")
     # Comparisons of the two clips this run scored (gathered from both processes), curves of all four.
     assert len(report.pop("figures")) == 4 and len(whole.pop("figures")) == 6
+    assert (report, rows) == (whole, whole_rows)
+
+
+@pytest.mark.slow
+def test_two_processes_continue_the_frames_one_process_kept(
+    tmp_path: Path, clips_and_checkpoint: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clips, _ = clips_and_checkpoint
+    argv = ["--dataset", "folder", "--data-root", clips, "--method", "bicubic", "--metrics", "psnr,ssim,tof"]
+    assert run_test_py(*argv, "--out", tmp_path / "one", processes=1).returncode == 0
+    real = BicubicUpscaler.upscale_clip
+
+    def stopped_in_b(self, frames, indices=None):
+        for index, sr in real(self, frames, indices):
+            if len(frames) == FRAMES["b"] and index == 3:
+                raise KeyboardInterrupt  # Ctrl-C in b (scores 1 to 4) once 1 and 2 are finished
+            yield index, sr
+
+    monkeypatch.setattr(BicubicUpscaler, "upscale_clip", stopped_in_b)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocesses run
+    try:
+        code = run_main(evaluate.main, [*map(str, argv), "--out", str(tmp_path / "resumed"), "--no-progress"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 130
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "partial.jsonl").read_text().splitlines()]
+    assert [row["frame"] for line in log if line.get("frames") == "b" for row in line["rows"]] == [1, 2]
+
+    resumed = run_test_py(*argv, "--out", tmp_path / "resumed", "--resume", processes=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 clip(s) and 2 frame(s) of clip b already scored" in resumed.stderr
+    (report, rows), (whole, whole_rows) = outputs(tmp_path / "resumed"), outputs(tmp_path / "one")
+    assert "comparison_a.png" not in report.pop("figures") and whole.pop("figures")  # a was scored before
     assert (report, rows) == (whole, whole_rows)
