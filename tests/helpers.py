@@ -3,15 +3,17 @@ small clips, videos and training configs. Test modules import from here, never f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -319,3 +321,35 @@ def torchrun(processes: int) -> tuple[list[str], dict[str, str]]:
         "--master_addr=127.0.0.1", f"--master_port={free_port()}",
     ]  # fmt: skip
     return launcher, env
+
+
+def stop_with_sigterm(
+    command: list[str], done: Callable[[], bool], what: str, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``command`` (one thread unless ``env`` says otherwise), send it SIGTERM once ``done`` holds
+    while it runs (a command under test stopped part-way, as a scheduler stops it), and return its exit
+    status and its standard error."""
+    env = dict(os.environ, OMP_NUM_THREADS="1") if env is None else env
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(done, process, what)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, err
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch on ``count`` threads inside (an in-process run computing as one-thread subprocesses do)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from lgfn.cli.console import run_main
 from lgfn.data.io import write_image
 from lgfn.inference import VideoSuperResolver
 from lgfn.models import LGFN
-from tests.helpers import REPO, TINY_MODEL
+from tests.helpers import REPO, TINY_MODEL, stop_with_sigterm
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -286,24 +284,13 @@ def test_sigterm_says_how_to_continue(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = ["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--method", "bicubic"]
     argv += ["--out", str(out), "--no-progress"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "test.py"), *argv], env=env, stderr=subprocess.PIPE, text=True
+    log = out / "partial.jsonl"
+    code, stderr = stop_with_sigterm(
+        [sys.executable, str(REPO / "test.py"), *argv],
+        lambda: log.exists() and len(log.read_text().splitlines()) >= 2,
+        "a clip scored",
     )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            log = out / "partial.jsonl"
-            if log.exists() and len(log.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.02)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130, stderr
+    assert code == 130, stderr
     command = f"python test.py {' '.join(argv)} --resume"
     assert stderr.strip().splitlines()[-2:] == [
         f"WARNING: stopped; the clips scored so far are kept: continue with {command}",

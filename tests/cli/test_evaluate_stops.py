@@ -5,33 +5,25 @@ writes what an uninterrupted run writes."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lgfn.cli import evaluate
 from lgfn.cli.console import run_main
 from lgfn.data.io import write_image
 from lgfn.inference import BicubicUpscaler
-from tests.helpers import REPO, wait_until
+from tests.helpers import REPO, stop_with_sigterm, torch_threads
 
 FRAMES = 300  # enough that the run is still in the clip when the signal comes
 
 
 def _in_process(argv: list[str]) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the subprocess ran
-    try:
+    with torch_threads(1):  # as the subprocess ran
         return run_main(evaluate.main, argv)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_sigterm_in_a_clip_keeps_its_scored_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,18 +33,9 @@ def test_sigterm_in_a_clip_keeps_its_scored_frames(tmp_path: Path, monkeypatch: 
     argv = ["--dataset", "folder", "--data-root", str(tmp_path / "clips"), "--method", "bicubic"]
     argv += ["--metrics", "psnr,ssim,tof", "--save-images", "--no-progress", "--no-figures"]
     out, images = tmp_path / "out", tmp_path / "out" / "images" / "long"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [sys.executable, str(REPO / "test.py"), *argv, "--out", str(out)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: images.is_dir() and len(list(images.glob("*.png"))) >= 5, process, "5 frames")
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130, stderr
+    code, stderr = stop_with_sigterm(command, lambda: len(list(images.glob("*.png"))) >= 5, "5 frames")
+    assert code == 130, stderr
     said = re.search(
         r"WARNING: clip long: (\d+) of its 298 scored frames are kept; --resume scores the other (\d+) and "
         r"runs 1 kept frame\(s\) again, unscored \(for the tof of frame (\d+)\)\n",

@@ -4,14 +4,12 @@ process ends every process with one line."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lgfn.cli.upscale_processes import wait_for_pieces
 from lgfn.errors import InputDataError
@@ -23,8 +21,9 @@ from tests.helpers import (
     interrupt_after,
     make_frames,
     run_cli,
+    stop_with_sigterm,
+    torch_threads,
     torchrun,
-    wait_until,
     write_folder,
     write_video_pyav,
 )
@@ -45,10 +44,8 @@ def upscale_with(processes: int, *argv: str | Path) -> subprocess.CompletedProce
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """In-process runs compute as the one-thread processes of :func:`torchrun` do."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def decoded(path: Path) -> list[np.ndarray]:
@@ -86,20 +83,14 @@ def test_an_interrupted_two_process_run_finishes_with_one_process(
 
     out, work = tmp_path / "out.mp4", tmp_path / ".out.mp4.partial"
     command, env = upscale_command(2, tmp_path / "clip.mp4", "-o", out, *options)
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
 
-        def both_shares_begun() -> bool:  # process 0 writes frames 0-31, process 1 frames 32-63
-            firsts = [first for first, _, _ in all_segments(work)] if work.is_dir() else []
-            return any(f < 32 for f in firsts) and any(f >= 32 for f in firsts)
+    def both_shares_begun() -> bool:  # process 0 writes frames 0-31, process 1 frames 32-63
+        firsts = [first for first, _, _ in all_segments(work)] if work.is_dir() else []
+        return any(f < 32 for f in firsts) and any(f >= 32 for f in firsts)
 
-        wait_until(both_shares_begun, process, "a segment of each share written")
-        process.send_signal(signal.SIGTERM)  # torchrun passes it on to its processes
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    err = err.decode()
-    assert process.returncode != 0 and not out.exists(), err
+    # torchrun passes SIGTERM on to its processes.
+    code, err = stop_with_sigterm(command, both_shares_begun, "a segment of each share written", env)
+    assert code != 0 and not out.exists(), err
     kept = sum(count for _, count, _ in all_segments(work))
     assert 0 < kept < len(frames), err
     assert f"is not complete: kept {kept} of" in err, err

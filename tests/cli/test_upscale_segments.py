@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,13 +27,12 @@ from lgfn.models import LGFN
 from lgfn.models.lgfn import LGFNConfig
 from lgfn.stats import count_macs
 from tests.helpers import (
-    REPO,
     TINY_MODEL,
     error_line,
     interrupt_after,
     make_frames,
     run_cli,
-    wait_until,
+    stop_with_sigterm,
     write_folder,
 )
 
@@ -53,16 +50,8 @@ def test_sigterm_keeps_the_finished_segments_and_the_resume_equals_an_uninterrup
     out, work = tmp_path / "out.mp4", work_folder(tmp_path / "out.mp4")
     command = [sys.executable, "-m", "lgfn", "upscale", str(tmp_path / "in"), "-o", str(out), "--no-progress"]
     command += [str(option) for option in options]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: finished_segments(work), process, f"a finished segment in {work}")
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    err = err.decode()
-    assert process.returncode == 130 and "Traceback" not in err, err
+    code, err = stop_with_sigterm(command, lambda: finished_segments(work), f"a finished segment in {work}")
+    assert code == 130 and "Traceback" not in err, err
     kept = sum(count for _, count, _ in finished_segments(work))
     assert kept >= 2 and kept % 2 == 0 and not out.exists()
     assert json.loads((work / "job.json").read_text())["segment_frames"] == 2

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,11 +17,10 @@ from lgfn.data.io import read_image
 from lgfn.media import open_source, sinks
 from tests.helpers import (
     NTSC_FILM,
-    REPO,
     error_line,
     make_frames,
     run_cli,
-    wait_until,
+    stop_with_sigterm,
     write_folder,
     write_png_claiming,
 )
@@ -35,17 +32,9 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_finished_frames(tmp_path, tiny_
     out = tmp_path / "out"
     command = [sys.executable, "-m", "lgfn", "upscale", str(tmp_path / "in"), "-o", str(out)]
     command += ["--ckpt", str(tiny_ckpt), "--device", "cpu", "--no-progress"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        third = tmp_path / ".out.partial" / "frames" / "00000002.png"
-        wait_until(third.exists, process, f"{third} written")
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    err = err.decode()
-    assert process.returncode == 130, err
+    third = tmp_path / ".out.partial" / "frames" / "00000002.png"
+    code, err = stop_with_sigterm(command, third.exists, f"{third} written")
+    assert code == 130, err
     assert "is not complete: kept " in err and err.rstrip().endswith("interrupted"), err
     assert "a PNG folder keeps every frame written, so nothing is redone" in err
     assert "Traceback" not in err

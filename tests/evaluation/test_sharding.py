@@ -20,7 +20,7 @@ from lgfn.data.io import write_image
 from lgfn.evaluation.sharding import plan_rounds
 from lgfn.inference import BicubicUpscaler
 from lgfn.models import LGFN
-from tests.helpers import REPO, TINY_MODEL, torchrun
+from tests.helpers import REPO, TINY_MODEL, torch_threads, torchrun
 
 FRAMES = {"a": 4, "b": 6, "c": 3, "d": 5}  # clip: frames; inner frames scored
 
@@ -101,12 +101,8 @@ def test_two_gloo_processes_write_what_one_process_writes_and_resume(
 
     # Mended, it resumes with another number of processes (here one) and ends as the whole run did.
     frame.write_bytes(good)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the subprocesses ran
-    try:
+    with torch_threads(1):  # as the subprocesses ran
         code = run_main(evaluate.main, [*map(str, argv), "--out", str(tmp_path / "resumed"), "--resume"])
-    finally:
-        torch.set_num_threads(threads)
     assert code == 0
     report, rows = outputs(tmp_path / "resumed")
     # b's and d's frames went with the stopped run: no comparison of them, the rest as the whole run.
@@ -155,12 +151,8 @@ def test_two_processes_continue_the_frames_one_process_kept(
             yield index, sr
 
     monkeypatch.setattr(BicubicUpscaler, "upscale_clip", stopped_in_b)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the subprocesses run
-    try:
+    with torch_threads(1):  # as the subprocesses run
         code = run_main(evaluate.main, [*map(str, argv), "--out", str(tmp_path / "resumed"), "--no-progress"])
-    finally:
-        torch.set_num_threads(threads)
     assert code == 130
     log = [json.loads(line) for line in (tmp_path / "resumed" / "partial.jsonl").read_text().splitlines()]
     assert [row["frame"] for line in log if line.get("frames") == "b" for row in line["rows"]] == [1, 2]
