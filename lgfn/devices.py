@@ -49,7 +49,24 @@ def resolve_device(
             raise LGFNError(f"{option} asks for {str(name)!r} but no CUDA GPU is available; use {use}")
         if device.index is None and index is not None:
             device = torch.device("cuda", index)
+        _check_gpu_index(device, index, option)
     return device
+
+
+def _check_gpu_index(device: torch.device, local_rank: int | None, option: str) -> None:
+    """Refuse a GPU this machine does not have: ``cuda:3`` on two GPUs, or a torchrun process whose
+    local rank has no GPU of its own (more processes on a machine than GPUs)."""
+    count = torch.cuda.device_count()
+    if device.index is None or device.index < count:
+        return
+    if local_rank is not None and device.index == local_rank:
+        raise LGFNError(
+            f"this process (LOCAL_RANK {local_rank}) would run on cuda:{local_rank}, but this machine has "
+            f"{count} CUDA GPU(s): start at most {count} process(es) per machine (torchrun --nproc_per_node)"
+        )
+    raise LGFNError(
+        f"{option} {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
+    )
 
 
 def check_precision(precision: str, option: str = "--precision") -> None:
