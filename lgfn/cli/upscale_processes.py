@@ -141,6 +141,20 @@ class _Stopped(Exception):
     """Another process failed: this one stops at its next frame."""
 
 
+#: A user error as it travels between the processes: ``(kind, message)``.
+SharedError = tuple[str, str]
+
+
+def _shared(exc: LGFNError) -> SharedError:
+    return type(exc).__name__, str(exc)
+
+
+def _raise_shared(error: SharedError, where: str = "") -> None:
+    """Raise a travelled error as the error of its kind (a skipped input stays one)."""
+    kind, message = error
+    raise _ERRORS.get(kind, LGFNError)(f"{message}{where}")
+
+
 def upscale_in_shares(
     output: SharedOutput,
     upscaler: Callable[[], Upscaler],
@@ -187,7 +201,8 @@ def upscale_in_shares(
         if main is not None:
             main.frames_written = done + report.frames
             main.abort()
-        _raise(failure, context)
+        rank, error = failure  # raised on every process: the failing one's error, the others its kind
+        _raise_shared(error, f" (process {rank} of {context.world_size})" if context.enabled else "")
     return _join(main, done + report.frames, report, context, before_join)
 
 
@@ -206,10 +221,10 @@ def _open(output: SharedOutput, context: DistributedContext) -> tuple[FrameSink 
             done = output.total - sum(end - first for first, end in pending)
             plan = (plan_shares(pending, context.world_size), done, None)
         except LGFNError as exc:
-            plan = (None, 0, (type(exc).__name__, str(exc)))
+            plan = (None, 0, _shared(exc))
     shares, done, error = broadcast_object(plan, context)
     if error is not None:
-        raise _ERRORS.get(error[0], LGFNError)(error[1])
+        _raise_shared(error)
     return main, shares, done
 
 
@@ -219,7 +234,7 @@ def _write_share(
     upscaler: Callable[[], Upscaler],
     board: _Board,
     bar: FrameProgress | None,
-) -> tuple[list[UpscaleReport], tuple[str, str] | None]:
+) -> tuple[list[UpscaleReport], SharedError | None]:
     """Upscale this process's runs into the work folder; ``(reports, error)``, the error as
     ``(kind, message)`` (and on the board) instead of raised, so that the others learn of it."""
     reports: list[UpscaleReport] = []
@@ -227,7 +242,7 @@ def _write_share(
     if runs and not work.is_dir():  # rank 0 made it: this process does not see rank 0's folders
         board.fail()
         board.add("done")
-        return reports, ("InputDataError", _unshared(output.path, work))
+        return reports, _shared(InputDataError(_unshared(output.path, work)))
 
     def on_frame() -> None:
         written = board.add("frames")
@@ -253,7 +268,7 @@ def _write_share(
         error = exc if isinstance(exc, LGFNError) else memory_error(exc, MEMORY_ADVICE)
         if error is None:
             raise  # a bug: its traceback, and torchrun stops the other processes
-        return reports, (type(error).__name__, str(error))
+        return reports, _shared(error)
     finally:
         board.add("done")
     return reports, None
@@ -278,15 +293,15 @@ def wait_for_pieces(main: FrameSink, expected: int, seconds: float = SHARED_FOLD
             their own (machines that do not share the output's folder).
     """
     deadline = time.monotonic() + seconds
-    while type(main).kept_frames(main.work) < expected:
+    while main.kept_frames(main.work) < expected:
         if time.monotonic() > deadline:
-            seen = type(main).kept_frames(main.work)
+            seen = main.kept_frames(main.work)
             raise InputDataError(
                 f"the processes finished {expected} frames of {main.path}, but {main.work} holds {seen}: "
                 + _unshared(main.path, main.work)
             )
         time.sleep(POLL_SECONDS)
-    main.frames_written = type(main).finished_frames(main.work)
+    main.frames_written = main.finished_frames(main.work)
 
 
 def _unshared(path: Path, work: Path) -> str:
@@ -307,13 +322,6 @@ def _merged(reports: list[list[UpscaleReport]], seconds: float) -> UpscaleReport
     return merged
 
 
-def _raise(failure: tuple[int, tuple[str, str]], context: DistributedContext) -> None:
-    """Raise the failure on every process: the failing one's own error, the others the same kind."""
-    rank, (kind, message) = failure
-    where = f" (process {rank} of {context.world_size})" if context.enabled else ""
-    raise _ERRORS.get(kind, LGFNError)(f"{message}{where}")
-
-
 def _join(
     main: FrameSink | None,
     expected: int,
@@ -325,17 +333,16 @@ def _join(
     included); the others wait and fail with it if it fails."""
     error = None
     if main is not None:
-        main.frames_written = type(main).finished_frames(main.work)
         main.size = report.output_size
         try:
             with main:
-                wait_for_pieces(main, expected)
+                wait_for_pieces(main, expected)  # and sets the frames the output gets
                 before_join(main)
         except LGFNError as exc:
-            error = (type(exc).__name__, str(exc))
+            error = _shared(exc)
             if not context.enabled:
                 raise
     error = broadcast_object(error, context)
     if error is not None:
-        raise _ERRORS.get(error[0], LGFNError)(error[1])
+        _raise_shared(error)
     return (report, main) if main is not None else None
