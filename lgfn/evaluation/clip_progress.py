@@ -137,12 +137,13 @@ class ClipProgress:
         self.flush()
         kept = self.kept // self.batch * self.batch
         again = kept - resume_start(self.scored, kept, self.batch, self.metrics)
-        rerun = f" and runs {again} kept frame(s) again, unscored (for {self._needs()})" if again else ""
+        rerun = f" and runs {again} kept frame(s) again, unscored (for {self._needs(kept)})" if again else ""
         logger.warning(
             "clip %s: %d of its %d scored frames are kept; --resume scores the other %d%s",
             key, kept, total, total - kept, rerun,
         )  # fmt: skip
 
-    def _needs(self) -> str:
+    def _needs(self, kept: int) -> str:
+        """What the frames run again are for: the pair metrics of the first frame not ``kept``."""
         pairs = [name for name in PAIR_METRICS if name in self.metrics]
-        return f"the {'/'.join(pairs)} of frame {self.scored[self.kept // self.batch * self.batch]}"
+        return f"the {'/'.join(pairs)} of frame {self.scored[kept]}"
